@@ -1,0 +1,75 @@
+# TPM Skills Lab: the two commands that matter are `make lab` (learners) and `make test` (authors, CI).
+# Everything runs inside .venv, created on first use from the system's python3.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8888
+WORKERS ?= 2
+export PATH := $(abspath $(BIN)):$(PATH)
+
+DATA := datasets/orbit.sqlite
+DATA_SOURCES := $(wildcard tpmlab/data/*.py)
+EXERCISES := $(sort $(wildcard exercises/*/*.ipynb))
+
+.PHONY: help lab test lint format data release assignments grade-demo bench bench-data bench-grading clean venv
+
+help:
+	@echo "make lab         set up (first time) and start the course in JupyterLab"
+	@echo "make test        set up (first time), lint and run the whole test suite"
+	@echo "make data        build Orbit's dataset (datasets/orbit.sqlite)"
+	@echo "make release     regenerate the student versions in autograder/release/"
+	@echo "make bench       run the benchmarks (bench-data, bench-grading)"
+	@echo "make clean       remove generated files (keeps your work in assignments/)"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "Could not create a virtual environment. On Debian/Ubuntu run: sudo apt-get install python3-venv"; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+data: $(DATA)
+
+$(DATA): $(DATA_SOURCES) | $(STAMP)
+	$(BIN)/python -m tpmlab.data build
+
+release: $(STAMP)
+	$(BIN)/python -m tpmlab.course release
+
+assignments: $(STAMP)
+	$(BIN)/python -m tpmlab.course sync-assignments
+
+lab: $(STAMP) $(DATA) assignments
+	$(BIN)/python -m tpmlab.course lab --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	$(BIN)/python -m tpmlab.authoring clean course exercises
+
+test: $(STAMP) lint $(DATA)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile tests course exercises --nbval-lax
+
+grade-demo: $(STAMP) $(DATA)
+	$(BIN)/python -m tpmlab.grading.demo
+
+bench: bench-data bench-grading
+
+bench-data: $(STAMP)
+	$(BIN)/python bench/bench_data.py
+
+bench-grading: $(STAMP) $(DATA)
+	$(BIN)/python bench/bench_grading.py
+
+clean:
+	rm -rf datasets/orbit.sqlite datasets/manifest.json datasets/cache autograder/gradebook.db \
+	  autograder/submitted autograder/autograded autograder/feedback build .pytest_cache test-output
+	find . -name __pycache__ -prune -exec rm -rf {} +

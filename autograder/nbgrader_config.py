@@ -1,0 +1,38 @@
+"""nbgrader configuration for the TPM Skills Lab course.
+
+The course root is this folder (``autograder/``). Source assignments live in ``exercises/`` at the
+top of the repository; the student versions nbgrader generates from them are written to
+``autograder/release/`` (committed, so a learner on Binder or GitHub finds them at once; a test
+fails if they are stale: run ``make release``). Submissions, autograded copies, feedback and the
+gradebook stay in this folder and are never committed.
+"""
+
+import os
+
+c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.course_id = "tpm-skills-lab"
+c.CourseDirectory.root = HERE
+c.CourseDirectory.source_directory = os.path.join("..", "exercises")
+c.CourseDirectory.release_directory = "release"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+# Data files an assignment may ship beside its notebook; nothing else is copied.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+
+# The gradebook: SQLite in this folder by default; TPMLAB_GRADEBOOK_URL selects another database
+# (for example PostgreSQL for shared grading).
+c.CourseDirectory.db_url = os.environ.get(
+    "TPMLAB_GRADEBOOK_URL", "sqlite:///" + os.path.join(HERE, "gradebook.db")
+)
+
+# Students get this stub where a solution was removed.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Every notebook runs with a fresh python3 kernel; a cell taking longer than this is stopped.
+c.Execute.timeout = 60
+c.Execute.kernel_name = "python3"

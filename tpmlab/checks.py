@@ -1,0 +1,118 @@
+"""Feedback helpers for public checks in exercises: compare an answer, explain the mistake.
+
+A public check should tell a learner *what* is wrong and *what to try*, never just fail. These
+helpers raise :class:`tpmlab.errors.CheckFailed` (an ``AssertionError``, so nbgrader scores the
+cell 0) with such a message, and print a short confirmation when the answer passes.
+
+Module-specific checks (SQL result sets, API clients...) build on these.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from numbers import Real
+
+from tpmlab.errors import CheckFailed
+
+__all__ = [
+    "CheckFailed",
+    "check",
+    "check_defined",
+    "check_number",
+    "check_type",
+    "check_choice",
+    "passed",
+]
+
+
+def passed(name: str) -> None:
+    """Print the success line shown under a passing public check."""
+    print(f"✅ {name}: public checks passed.")
+
+
+def check(condition: bool, message: str) -> None:
+    """Fail with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise CheckFailed(message)
+
+
+def check_defined(namespace: dict, *names: str) -> None:
+    """Fail with a clear message if an answer variable was never set or left as ``...``."""
+    for name in names:
+        if name not in namespace:
+            raise CheckFailed(
+                f"`{name}` is not defined. Run the answer cell above (Shift+Enter) after "
+                "writing your answer, then run this check again."
+            )
+        if namespace[name] is Ellipsis:
+            raise CheckFailed(f"`{name}` is still `...`: replace it with your answer.")
+
+
+def check_type(value, expected: type | tuple[type, ...], name: str) -> None:
+    """Fail if ``value`` is not of the expected type, naming what was found."""
+    if isinstance(value, bool) and expected in (int, float, Real):
+        raise CheckFailed(f"`{name}` should be a number, but it is {value!r} (True/False).")
+    if not isinstance(value, expected):
+        wanted = (
+            " or ".join(t.__name__ for t in expected)
+            if isinstance(expected, tuple)
+            else expected.__name__
+        )
+        raise CheckFailed(
+            f"`{name}` should be a {wanted}, but it is a {type(value).__name__}: {value!r:.80}."
+        )
+
+
+def _as_float(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        try:
+            import numpy as np
+
+            if isinstance(value, np.generic) and np.issubdtype(value.dtype, np.number):
+                return float(value)
+        except ImportError:  # pragma: no cover - numpy is a dependency
+            pass
+        raise CheckFailed(
+            f"`{name}` should be a number, but it is a {type(value).__name__}: {value!r:.80}."
+        )
+    result = float(value)
+    if math.isnan(result):
+        raise CheckFailed(f"`{name}` is NaN (not a number): check for a division by zero.")
+    return result
+
+
+def check_number(
+    value,
+    expected: float,
+    name: str,
+    *,
+    rel: float = 1e-6,
+    abs_: float = 0.0,
+    hint: str = "",
+) -> None:
+    """Fail unless ``value`` is within tolerance of ``expected`` (relative or absolute)."""
+    got = _as_float(value, name)
+    if not math.isclose(got, expected, rel_tol=rel, abs_tol=abs_):
+        message = f"`{name}` is {got:.6g}, which is not the expected value."
+        if hint:
+            message += f" {hint}"
+        raise CheckFailed(message)
+
+
+def check_range(value, low: float, high: float, name: str, hint: str = "") -> None:
+    """Fail unless ``low <= value <= high``: a plausibility check that leaks no answer."""
+    got = _as_float(value, name)
+    if not low <= got <= high:
+        message = f"`{name}` is {got:.6g}, outside the plausible range [{low:g}, {high:g}]."
+        if hint:
+            message += f" {hint}"
+        raise CheckFailed(message)
+
+
+def check_choice(value, choices: Iterable, name: str) -> None:
+    """Fail unless ``value`` is one of the allowed ``choices`` (for decision questions)."""
+    options = list(choices)
+    if value not in options:
+        listed = ", ".join(repr(c) for c in options)
+        raise CheckFailed(f"`{name}` is {value!r}; it must be one of: {listed}.")

@@ -1,0 +1,170 @@
+"""The course's own commands: generate student versions, give learners their copies, start the lab.
+
+``python -m tpmlab.course release``
+    Regenerate ``autograder/release/<assignment>/`` from ``exercises/`` with nbgrader.
+``python -m tpmlab.course check-release``
+    Exit 1 (naming the files) if the committed student versions are stale.
+``python -m tpmlab.course sync-assignments``
+    Copy each student version into ``assignments/<assignment>/`` if the learner has no copy yet.
+    A learner's own copy is never overwritten; a newer release is reported instead.
+``python -m tpmlab.course lab``
+    Start JupyterLab on the course home page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tpmlab.paths import REPO_ROOT
+
+EXERCISES = REPO_ROOT / "exercises"
+AUTOGRADER = REPO_ROOT / "autograder"
+RELEASE = AUTOGRADER / "release"
+ASSIGNMENTS = REPO_ROOT / "assignments"
+HOME_PAGE = "course/index.ipynb"
+
+
+def assignment_ids() -> list[str]:
+    """The source assignments, in teaching order (folder names under ``exercises/``)."""
+    return sorted(p.name for p in EXERCISES.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def _nbgrader_env() -> dict[str, str]:
+    env = dict(os.environ)
+    bindir = str(Path(sys.executable).parent)  # nbgrader runs `alembic` from the same venv
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def generate(release_dir: Path, ids: list[str] | None = None) -> None:
+    """Run ``nbgrader generate_assignment`` (no gradebook) for each assignment into
+    ``release_dir``."""
+    for assignment in ids or assignment_ids():
+        cmd = [
+            sys.executable,
+            "-m",
+            "nbgrader",
+            "generate_assignment",
+            assignment,
+            "--no-db",
+            "--force",
+            "--log-level=WARN",
+            f"--CourseDirectory.release_directory={release_dir}",
+        ]
+        proc = subprocess.run(
+            cmd, cwd=AUTOGRADER, env=_nbgrader_env(), capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise SystemExit(
+                f"nbgrader could not generate the student version of {assignment}:\n"
+                f"{proc.stdout}{proc.stderr}"
+            )
+
+
+def release() -> None:
+    """Regenerate every student version in ``autograder/release``."""
+    if RELEASE.exists():
+        shutil.rmtree(RELEASE)
+    generate(RELEASE)
+    for assignment in assignment_ids():
+        print(f"released {assignment} -> {(RELEASE / assignment).relative_to(REPO_ROOT)}")
+
+
+def stale_release_files() -> list[str]:
+    """Files of ``autograder/release`` that differ from a fresh generation (or are missing)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp) / "release"
+        generate(fresh)
+        problems = []
+        fresh_files = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
+        committed = (
+            {p.relative_to(RELEASE) for p in RELEASE.rglob("*") if p.is_file()}
+            if RELEASE.exists()
+            else set()
+        )
+        for rel in sorted(fresh_files | committed):
+            if rel not in committed:
+                problems.append(f"missing: autograder/release/{rel}")
+            elif rel not in fresh_files:
+                problems.append(f"no longer generated: autograder/release/{rel}")
+            elif not filecmp.cmp(fresh / rel, RELEASE / rel, shallow=False):
+                problems.append(f"stale: autograder/release/{rel}")
+        return problems
+
+
+def sync_assignments() -> None:
+    """Give the learner a working copy of each released assignment, never overwriting theirs."""
+    if not RELEASE.exists():
+        raise SystemExit("No student versions found in autograder/release: run `make release`.")
+    for src_dir in sorted(p for p in RELEASE.iterdir() if p.is_dir()):
+        dst_dir = ASSIGNMENTS / src_dir.name
+        for src in sorted(src_dir.rglob("*")):
+            if not src.is_file():
+                continue
+            dst = dst_dir / src.relative_to(src_dir)
+            if not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dst)
+                print(f"new assignment: {dst.relative_to(REPO_ROOT)}")
+            elif src.stat().st_mtime > dst.stat().st_mtime and not filecmp.cmp(src, dst):
+                print(
+                    f"note: a newer version of {dst.relative_to(REPO_ROOT)} is in "
+                    f"{src.relative_to(REPO_ROOT)}; your copy was kept."
+                )
+
+
+def lab(port: int, open_browser: bool) -> int:
+    """Start JupyterLab at the repository root, opening the course home page."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--port={port}",
+        f"--ServerApp.root_dir={REPO_ROOT}",
+        f"--LabApp.default_url=/lab/tree/{HOME_PAGE}",
+    ]
+    if not open_browser:
+        cmd.append("--no-browser")
+    print(f"Starting JupyterLab; the course home is {HOME_PAGE}. Stop it with Ctrl+C.")
+    return subprocess.call(cmd, cwd=REPO_ROOT, env=_nbgrader_env())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tpmlab.course",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("release", help="regenerate the student versions")
+    sub.add_parser("check-release", help="fail if the student versions are stale")
+    sub.add_parser("sync-assignments", help="copy new student versions into assignments/")
+    p_lab = sub.add_parser("lab", help="start JupyterLab on the course home")
+    p_lab.add_argument("--port", type=int, default=8888)
+    p_lab.add_argument("--no-browser", action="store_true")
+    args = parser.parse_args(argv)
+    if args.command == "release":
+        release()
+    elif args.command == "check-release":
+        problems = stale_release_files()
+        if problems:
+            print("The student versions are out of date; run `make release` and commit:")
+            print("\n".join(f"  {p}" for p in problems))
+            return 1
+        print("Student versions are up to date.")
+    elif args.command == "sync-assignments":
+        sync_assignments()
+    elif args.command == "lab":
+        return lab(args.port, open_browser=not args.no_browser)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

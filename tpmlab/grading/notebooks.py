@@ -1,0 +1,127 @@
+"""Run assignment notebooks outside the gradebook: release, substitute answers, execute, score.
+
+This is what the test suite uses to prove that an assignment is sound: the solution passes every
+test cell, the released version fails every one, and each plausible wrong answer fails the
+question it targets. Scoring follows nbgrader's rule for autograded test cells: full points when
+the cell runs without an error, zero otherwise.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
+from traitlets.config import Config
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """The outcome of one graded test cell."""
+
+    grade_id: str
+    points: float
+    max_points: float
+    error: str | None  # "ExceptionName: message" of the first error, or None when it passed
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None
+
+
+def read(path: str | Path):
+    """Read a notebook (nbformat v4)."""
+    return nbformat.read(str(path), as_version=4)
+
+
+def grade_cells(nb) -> dict[str, dict]:
+    """The nbgrader metadata of every cell that has a ``grade_id``, keyed by it."""
+    out = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader")
+        if meta and meta.get("grade_id"):
+            out[meta["grade_id"]] = {"cell": cell, **meta}
+    return out
+
+
+def autograded_test_ids(nb) -> list[str]:
+    """grade_ids of the autograded test cells (graded code cells that are not solutions)."""
+    return [
+        gid
+        for gid, m in grade_cells(nb).items()
+        if m.get("grade") and not m.get("solution") and m["cell"].cell_type == "code"
+    ]
+
+
+def release(nb):
+    """The student version of a source notebook, as ``nbgrader generate_assignment`` makes it:
+    solutions replaced by stubs, hidden tests removed, outputs cleared."""
+    config = Config()
+    config.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    config.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+    nb = copy.deepcopy(nb)
+    resources = {"language": "python"}
+    for pre in (ClearOutput, ClearSolutions, ClearHiddenTests):
+        nb, resources = pre(config=config).preprocess(nb, resources)
+    return nb
+
+
+def substitute(nb, answers: dict[str, str]):
+    """A copy of ``nb`` in which the answer cells named in ``answers`` get new source code."""
+    nb = copy.deepcopy(nb)
+    cells = grade_cells(nb)
+    unknown = set(answers) - set(cells)
+    if unknown:
+        raise KeyError(f"no cell with grade_id {sorted(unknown)}; known: {sorted(cells)}")
+    for gid, source in answers.items():
+        cells[gid]["cell"].source = source
+    return nb
+
+
+def execute(nb, cwd: str | Path, timeout: int = 120):
+    """Execute every cell (errors do not stop the run) in ``cwd`` with a python3 kernel."""
+    nb = copy.deepcopy(nb)
+    NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(cwd)}},
+    ).execute()
+    return nb
+
+
+def results(executed_nb) -> dict[str, CellResult]:
+    """Per-test-cell results of an executed notebook (nbgrader's all-or-nothing rule)."""
+    out = {}
+    for gid in autograded_test_ids(executed_nb):
+        meta = grade_cells(executed_nb)[gid]
+        error = None
+        for output in meta["cell"].get("outputs", []):
+            if output.get("output_type") == "error":
+                error = f"{output.get('ename')}: {output.get('evalue')}"
+                break
+        max_points = float(meta.get("points", 0))
+        out[gid] = CellResult(gid, 0.0 if error else max_points, max_points, error)
+    return out
+
+
+def run(
+    path: str | Path,
+    answers: dict[str, str] | None = None,
+    *,
+    released: bool = False,
+    timeout: int = 120,
+) -> dict[str, CellResult]:
+    """Execute the source notebook at ``path`` (or its released version) with optional
+    substituted answers, in the notebook's own folder, and return per-test-cell results."""
+    path = Path(path)
+    nb = read(path)
+    if released:
+        nb = release(nb)
+    if answers:
+        nb = substitute(nb, answers)
+    return results(execute(nb, cwd=path.parent, timeout=timeout))
