@@ -21,7 +21,13 @@ c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
 # Data files an assignment may ship beside its notebook; nothing else is copied.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints",
+    "*.pyc",
+    "__pycache__",
+    "feedback",
+    ".tpmlab-graded.json",  # the autograder's bookkeeping, never copied into feedback
+]
 
 # The gradebook: SQLite in this folder by default; TPMLAB_GRADEBOOK_URL selects another database
 # (for example PostgreSQL for shared grading).
@@ -36,3 +42,15 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Every notebook runs with a fresh python3 kernel; a cell taking longer than this is stopped.
 c.Execute.timeout = 60
 c.Execute.kernel_name = "python3"
+
+# Feedback shows public checks and scores, never hidden test code (see tpmlab.grading.feedback).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "tpmlab.grading.feedback.HideHiddenTests",
+]
+
+# A submission that deleted a test cell gets it back before grading (and is flagged for review).
+c.OverwriteCells.add_missing_cells = True
+# A cell past its time limit is interrupted and recorded as an error; the notebook goes on.
+c.Execute.interrupt_on_timeout = True

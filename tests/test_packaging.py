@@ -62,6 +62,7 @@ def test_every_runtime_dependency_imports():
         "duckdb": "duckdb",
         "duckdb-engine": "duckdb_engine",
         "psycopg2-binary": "psycopg2",
+        "psycopg": "psycopg",
         "fastapi": "fastapi",
         "uvicorn": "uvicorn",
         "httpx": "httpx",

@@ -84,22 +84,27 @@ def tests(grade_id: str, points: float, source: str):
     )
 
 
-def manual(grade_id: str, points: float, prompt_answer: str):
-    """A hand-graded markdown answer cell (a memo, a review); the mark scheme goes in a
-    separate cell made with :func:`mark_scheme`."""
+def manual(grade_id: str, points: float, scheme: str):
+    """A hand-graded markdown answer cell worth ``points``.
+
+    ``scheme`` is the instructor's model answer and mark scheme. It sits in the cell's solution
+    block, so the source notebook (and the formgrader) shows it, and the student version shows
+    "YOUR ANSWER HERE" in its place. Put the question itself in the markdown cell above.
+    """
+    body = scheme.strip("\n")
+    if "### BEGIN SOLUTION" not in body:
+        body = f"### BEGIN SOLUTION\n{body}\n### END SOLUTION"
     return new_markdown_cell(
-        prompt_answer.strip("\n"),
-        metadata=_nbgrader(grade_id, grade=True, solution=True, locked=False, points=points),
+        body, metadata=_nbgrader(grade_id, grade=True, solution=True, locked=False, points=points)
     )
 
 
 def mark_scheme(grade_id: str, text: str):
-    """The instructor's mark scheme: a markdown solution block, removed from the student version."""
-    body = text.strip("\n")
-    if "### BEGIN SOLUTION" not in body:
-        body = f"### BEGIN SOLUTION\n{body}\n### END SOLUTION"
-    return new_markdown_cell(
-        body, metadata=_nbgrader(grade_id, grade=False, solution=True, locked=False)
+    """Not a separate cell: nbgrader requires every markdown solution cell to be graded."""
+    raise ValueError(
+        "nbgrader rejects a markdown solution cell that is not graded, so a mark scheme cannot "
+        "be a cell of its own: pass it as manual(grade_id, points, scheme=...) instead; it is "
+        "shown to graders and replaced by 'YOUR ANSWER HERE' in the student version."
     )
 
 

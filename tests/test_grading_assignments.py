@@ -1,0 +1,48 @@
+"""Every real assignment through the instructor's autograder: a small class per assignment
+(full solution, blank release, half done) graded by ``tpmlab-grade autograde`` gets exact scores.
+
+The expected score of the half-done submission is computed independently, by executing the
+same answers with :func:`tpmlab.grading.notebooks.run` outside nbgrader.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tpmlab.course import EXERCISES
+from tpmlab.grading import notebooks
+from tpmlab.grading.autograde import autograde
+from tpmlab.grading.demo import make_class, make_course, solution_answers
+
+ASSIGNMENTS = sorted(p.name for p in EXERCISES.iterdir() if any(p.glob("*.ipynb")))
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_class_gets_exact_scores(assignment, tmp_path):
+    course = make_course(tmp_path / "course", assignment)
+    kinds = make_class(course, assignment, 3)
+    assert kinds == {"student001": "full", "student002": "blank", "student003": "half"}
+    results = {r.student: r for r in autograde(course, assignment, workers=2, progress=False)}
+
+    total = half = 0.0
+    for path in sorted(course.source_dir(assignment).glob("*.ipynb")):
+        source = notebooks.read(path)
+        answers = solution_answers(source)
+        total += sum(
+            float(m.get("points", 0))
+            for gid, m in notebooks.grade_cells(source).items()
+            if gid in notebooks.autograded_test_ids(source)
+        )
+        half_answers = dict(list(answers.items())[: len(answers) // 2])
+        # the source notebook (hidden tests included), with the other answers left blank
+        stubs = notebooks.grade_cells(notebooks.release(source))
+        blank = {gid: stubs[gid]["cell"].source for gid in answers if gid not in half_answers}
+        direct = notebooks.run(path, {**half_answers, **blank})
+        half += sum(r.points for r in direct.values())
+
+    assert results["student001"].score == total, results["student001"]
+    assert results["student002"].score == 0, results["student002"]
+    assert results["student003"].score == pytest.approx(half), results["student003"]
+    assert 0 < half < total, "the half-done submission should earn some points, not all"
+    for r in results.values():
+        assert r.max_score == total and r.status == "graded" and not r.flags, r

@@ -1,0 +1,5 @@
+import sys
+
+from tpmlab.grading.cli import main
+
+sys.exit(main())

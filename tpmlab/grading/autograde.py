@@ -1,0 +1,428 @@
+"""Parallel, idempotent autograding on top of ``nbgrader autograde``.
+
+Each student is graded by nbgrader itself, in a worker process of its own, against a private
+copy of the gradebook and into a private output folder. Only the coordinating process writes the
+course gradebook, one student at a time, in a single transaction; then the student's autograded
+folder is moved into place together with a marker recording what was graded. Consequences:
+
+- the SQLite gradebook never sees two writers (safe under any ``--workers``), and PostgreSQL works
+  the same way through nbgrader's ``db_url``;
+- a grader killed mid-batch leaves no half-written student: re-running grades what is missing
+  and skips what is done (the marker holds a hash of the submission, so a changed submission is
+  graded again);
+- one broken, slow or hostile submission gets a recorded result (0 on its autograded items, a
+  review flag with the reason) and never stops the batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from nbgrader.api import Comment, Grade, Gradebook, SubmittedAssignment, SubmittedNotebook
+
+from tpmlab.grading.course import Course
+from tpmlab.grading.review import review_submission
+
+MARKER = ".tpmlab-graded.json"
+
+
+@dataclass
+class StudentResult:
+    """What happened to one student's submission."""
+
+    student: str
+    status: str  # "graded", "skipped" (already graded), "failed"
+    score: float = 0.0
+    max_score: float = 0.0
+    seconds: float = 0.0
+    flags: list[str] = field(default_factory=list)
+    reason: str = ""
+
+
+def submission_hash(folder: Path) -> str:
+    """A hash of every file in a submission folder (names and bytes)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _read_marker(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _pids_with_token(token: str) -> list[int]:
+    """Processes (the worker and every kernel it started) carrying ``token`` in their
+    environment."""
+    needle = f"TPMLAB_WORKER_TOKEN={token}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "environ").read_bytes().split(b"\0"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+class _Worker:
+    """One long-lived ``tpmlab.grading.worker`` process (see that module)."""
+
+    def __init__(self, course: Course):
+        self.token = uuid.uuid4().hex
+        env = course.env()
+        env["TPMLAB_WORKER_TOKEN"] = self.token
+        env["TPMLAB_COURSE_ROOT"] = str(course.root)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tpmlab.grading.worker"],
+            cwd=course.root,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def run(self, job: dict, timeout: float) -> tuple[dict, bool]:
+        """Send one job; return (answer, timed_out). A dead or stuck worker is killed."""
+        try:
+            self.proc.stdin.write(json.dumps(job) + "\n")
+            self.proc.stdin.flush()
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            self.kill()
+            return {"ok": False, "log": "time limit"}, True
+        except OSError:
+            line = None
+        if line is None:
+            self.kill()
+            return {"ok": False, "log": "the grading worker died"}, False
+        return json.loads(line), False
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """Kill the worker and every process it started (kernels included)."""
+        for _ in range(3):
+            pids = _pids_with_token(self.token)
+            if not pids:
+                break
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.05)
+        with contextlib.suppress(Exception):
+            self.proc.wait(timeout=5)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        self.kill()  # nothing a submission started may outlive its grading
+
+
+def _record(
+    course: Course,
+    assignment: str,
+    student: str,
+    private_db: Path | None,
+    flags: list[str],
+    timestamp,
+) -> tuple[float, float]:
+    """Write one student's grades into the course gradebook in one transaction.
+
+    Grades come from the worker's private gradebook; when grading failed (``private_db`` is
+    None) every autograded item gets 0 and manual items wait for a human. Returns
+    (score, max_score) of the autograded items.
+    """
+    private: dict[tuple[str, str], tuple] = {}
+    comments: dict[tuple[str, str], str | None] = {}
+    if private_db is not None:
+        with Gradebook(f"sqlite:///{private_db}", course.course_id) as pgb:
+            sub = pgb.find_submission(assignment, student)
+            timestamp = sub.timestamp or timestamp
+            for nb in sub.notebooks:
+                for grade in nb.grades:
+                    private[(nb.name, grade.name)] = (grade.auto_score, grade.needs_manual_grade)
+                for comment in nb.comments:
+                    comments[(nb.name, comment.name)] = comment.auto_comment
+    score = max_score = 0.0
+    with Gradebook(course.db_url, course.course_id) as gb:
+        db = gb.db
+        try:
+            gb.update_or_create_student(student)
+            old = (
+                db.query(SubmittedAssignment)
+                .filter(
+                    SubmittedAssignment.assignment == gb.find_assignment(assignment),
+                    SubmittedAssignment.student_id == student,
+                )
+                .one_or_none()
+            )
+            if old is not None:
+                for nb in list(old.notebooks):
+                    for row in list(nb.grades) + list(nb.comments):
+                        db.delete(row)
+                    db.delete(nb)
+                db.delete(old)
+                db.flush()
+            submission = SubmittedAssignment(
+                assignment=gb.find_assignment(assignment),
+                student=gb.find_student(student),
+                timestamp=timestamp,
+            )
+            with db.no_autoflush:
+                for notebook in submission.assignment.notebooks:
+                    snb = SubmittedNotebook(notebook=notebook, assignment=submission)
+                    snb.flagged = bool(flags)
+                    for cell in notebook.grade_cells:
+                        auto, needs_manual = private.get((notebook.name, cell.name), (None, True))
+                        autograded = cell.cell_type == "code" and not _is_solution(notebook, cell)
+                        if private_db is None or (autograded and auto is None):
+                            # not graded (failure, or the notebook was missing): 0, unless a human
+                            # must grade it anyway
+                            auto = 0.0 if autograded else None
+                            needs_manual = not autograded
+                        Grade(
+                            cell_id=cell.id,
+                            notebook=snb,
+                            auto_score=auto,
+                            needs_manual_grade=bool(needs_manual),
+                        )
+                        if autograded:
+                            score += auto or 0.0
+                            max_score += cell.max_score
+                    for cell in list(notebook.solution_cells) + list(notebook.task_cells):
+                        Comment(
+                            cell_id=cell.id,
+                            notebook=snb,
+                            auto_comment=comments.get((notebook.name, cell.name)),
+                        )
+                    for cell in notebook.task_cells:
+                        Grade(cell_id=cell.id, notebook=snb, needs_manual_grade=True)
+            # added last, as nbgrader's own add_submission does: the cascade then walks the
+            # finished tree of notebooks, grades and comments
+            db.add(submission)
+            db.commit()
+        except Exception:
+            db.rollback()
+            raise
+    return score, max_score
+
+
+def _is_solution(notebook, cell) -> bool:
+    """A graded cell that is also a solution cell is graded by hand (written answers)."""
+    return any(sc.name == cell.name for sc in notebook.solution_cells)
+
+
+def autograde(
+    course: Course,
+    assignment: str,
+    *,
+    workers: int | None = None,
+    cell_timeout: int = 60,
+    student_timeout: int = 300,
+    students: list[str] | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> list[StudentResult]:
+    """Autograde every submission of ``assignment`` (or the named ``students``) in parallel."""
+    workers = workers or os.cpu_count() or 1
+    course.ensure_assignment(assignment)
+    submitted = course.submitted_students(assignment)
+    todo = sorted(students) if students else submitted
+    results: list[StudentResult] = []
+    pending = []
+    for student in todo:
+        src = course.submitted_dir(student, assignment)
+        if not src.exists():
+            results.append(
+                StudentResult(student, "failed", reason="no submission", flags=["missing"])
+            )
+            continue
+        marker = _read_marker(course.autograded_dir(student, assignment))
+        if not force and marker and marker.get("hash") == submission_hash(src):
+            results.append(
+                StudentResult(
+                    student,
+                    "skipped",
+                    score=marker.get("score", 0.0),
+                    max_score=marker.get("max_score", 0.0),
+                    flags=marker.get("flags", []),
+                    reason=marker.get("reason", ""),
+                )
+            )
+            continue
+        pending.append(student)
+
+    work = Path(tempfile.mkdtemp(prefix="tpmlab-grade-", dir=course.root))
+    started_workers: list[_Worker] = []
+    try:
+        snapshot = work / "gradebook.db"
+        course.export_sqlite_snapshot(snapshot, assignment, pending)
+
+        local = threading.local()
+        lock = threading.Lock()
+
+        def job(student: str):
+            worker = getattr(local, "worker", None)
+            if worker is None or not worker.alive:
+                worker = local.worker = _Worker(course)
+                with lock:
+                    started_workers.append(worker)
+            private_db = work / f"{student}.db"
+            shutil.copy(snapshot, private_db)
+            out_root = work / f"out-{student}"
+            started = time.monotonic()
+            answer, timed_out = worker.run(
+                {
+                    "course_root": str(course.root),
+                    "assignment": assignment,
+                    "student": student,
+                    "private_db": str(private_db),
+                    "out_root": str(out_root),
+                    "cell_timeout": cell_timeout,
+                },
+                timeout=student_timeout,
+            )
+            code = 0 if answer.get("ok") else 1
+            seconds = time.monotonic() - started
+            return student, private_db, out_root, code, answer.get("log", ""), timed_out, seconds
+
+        bar = _progress(len(pending), progress)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(job, s) for s in pending]
+            for future in as_completed(futures):
+                student, private_db, out_root, code, log, timed_out, seconds = future.result()
+                results.append(
+                    _finish(
+                        course,
+                        assignment,
+                        student,
+                        private_db,
+                        out_root,
+                        code,
+                        log,
+                        timed_out,
+                        seconds,
+                    )
+                )
+                bar.update(1)
+        bar.close()
+    finally:
+        for worker in started_workers:
+            worker.close()
+        shutil.rmtree(work, ignore_errors=True)
+    results.sort(key=lambda r: r.student)
+    course.write_review_log(assignment, [asdict(r) for r in results])
+    return results
+
+
+def _finish(course, assignment, student, private_db, out_root, code, log, timed_out, seconds):
+    """Record one finished worker: gradebook first, then the autograded folder and marker."""
+    src = course.submitted_dir(student, assignment)
+    produced = out_root / student / assignment
+    flags, reason = [], ""
+    if timed_out:
+        flags.append("timeout")
+        reason = "the submission ran past the per-student time limit"
+    elif code != 0 or not produced.exists():
+        flags.append("error")
+        reason = "nbgrader could not grade it: " + _explain(log)
+    ok = not flags
+    flags += review_submission(course, assignment, src)
+    timestamp = course.submission_timestamp(student, assignment)
+    score, max_score = _record(
+        course, assignment, student, private_db if ok else None, flags, timestamp
+    )
+    dest = course.autograded_dir(student, assignment)
+    if not ok:
+        produced.mkdir(parents=True, exist_ok=True)
+    marker = {
+        "hash": submission_hash(src),
+        "score": score,
+        "max_score": max_score,
+        "flags": flags,
+        "reason": reason,
+        "seconds": round(seconds, 3),
+    }
+    (produced / MARKER).write_text(json.dumps(marker, indent=1))
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(produced, dest)
+    return StudentResult(
+        student,
+        "graded" if ok else "failed",
+        score=score,
+        max_score=max_score,
+        seconds=seconds,
+        flags=flags,
+        reason=reason,
+    )
+
+
+GENERIC = ("see the the above traceback", "error processing assignment", "NbGraderException")
+
+
+def _explain(log: str) -> str:
+    """The most specific error line of a worker's log (not nbgrader's generic summary)."""
+    errors = [
+        line.strip()
+        for line in log.splitlines()
+        if re.search(r"\w+(Error|Exception|Exit)\b", line)
+        and not any(g.lower() in line.lower() for g in GENERIC)
+    ]
+    if errors:
+        return errors[-1][:300]
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no details"
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled or total == 0:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="student", desc="autograding", file=sys.stderr)

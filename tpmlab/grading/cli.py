@@ -1,0 +1,113 @@
+"""The instructor command line, ``tpmlab-grade`` (or ``python -m tpmlab.grading``).
+
+A thin layer over nbgrader for the whole loop::
+
+    tpmlab-grade collect 01-sql-analytics --from downloads/ [--roster roster.txt]
+    tpmlab-grade autograde 01-sql-analytics [--workers N] [--cell-timeout S] [--student-timeout S]
+    tpmlab-grade feedback 01-sql-analytics
+    tpmlab-grade export 01-sql-analytics        # CSVs in autograder/exports/
+    tpmlab-grade report 01-sql-analytics        # HTML class report in autograder/reports/
+
+``--course DIR`` selects another nbgrader course folder, ``--db URL`` another gradebook (for
+example PostgreSQL); both default to ``autograder/`` and its SQLite gradebook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tpmlab.grading.course import Course
+
+
+def _roster(path: str | None) -> list[str] | None:
+    if not path:
+        return None
+    lines = Path(path).read_text().splitlines()
+    return [
+        line.split(",")[0].strip() for line in lines if line.strip() and not line.startswith("#")
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tpmlab-grade",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--course", help="nbgrader course folder (default autograder/)")
+    parser.add_argument("--db", help="gradebook database URL (default SQLite in the course)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("collect", help="lay out submissions for nbgrader")
+    p.add_argument("assignment")
+    p.add_argument("--from", dest="source", required=True, help="folder or zip of submissions")
+    p.add_argument("--roster", help="file with one student id per line (reports who is missing)")
+
+    p = sub.add_parser("autograde", help="grade submissions in parallel")
+    p.add_argument("assignment")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell")
+    p.add_argument("--student-timeout", type=int, default=300, help="seconds per student")
+    p.add_argument("--student", action="append", help="only this student (repeatable)")
+    p.add_argument("--force", action="store_true", help="grade again even if unchanged")
+    p.add_argument("--no-progress", action="store_true")
+
+    for name, text in [
+        ("feedback", "write per-student HTML feedback"),
+        ("export", "write grade CSVs"),
+        ("report", "write the class report"),
+    ]:
+        p = sub.add_parser(name, help=text)
+        p.add_argument("assignment")
+
+    args = parser.parse_args(argv)
+    course = Course(args.course, args.db)
+
+    if args.command == "collect":
+        from tpmlab.grading.collect import collect
+
+        report = collect(course, args.assignment, args.source, _roster(args.roster))
+        print("\n".join(report.lines()))
+    elif args.command == "autograde":
+        from tpmlab.grading.autograde import autograde
+
+        results = autograde(
+            course,
+            args.assignment,
+            workers=args.workers,
+            cell_timeout=args.cell_timeout,
+            student_timeout=args.student_timeout,
+            students=args.student,
+            force=args.force,
+            progress=not args.no_progress,
+        )
+        for r in results:
+            flags = f"  flags: {'; '.join(r.flags)}" if r.flags else ""
+            print(f"{r.student:<24} {r.status:<8} {r.score:g}/{r.max_score:g}{flags}")
+        failed = [r for r in results if r.status == "failed"]
+        print(
+            f"{len(results)} submissions: {len(results) - len(failed)} graded or unchanged, "
+            f"{len(failed)} could not be graded (scored 0 and flagged)."
+        )
+    elif args.command == "feedback":
+        from tpmlab.grading.feedback import generate_feedback
+
+        for path in generate_feedback(course, args.assignment):
+            print(path)
+    elif args.command == "export":
+        from tpmlab.grading.report import export
+
+        for path in export(course, args.assignment):
+            print(path)
+    elif args.command == "report":
+        from tpmlab.grading.report import class_report
+
+        print(class_report(course, args.assignment))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Per-student HTML feedback that shows public checks and scores but never hidden tests.
+
+nbgrader's autograded notebook contains the hidden tests (they are restored before grading), and
+its error outputs carry tracebacks that quote test code. :class:`HideHiddenTests` runs inside
+``nbgrader generate_feedback`` (configured in ``autograder/nbgrader_config.py``) and, in every
+autograded test cell: removes the hidden block from the source, replaces tracebacks by the
+one-line error, and replaces an error raised inside the hidden block by a neutral message.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool
+
+BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+HIDDEN_FAILED = (
+    "A hidden test failed: your answer passed the public check but not the more thorough "
+    "hidden ones. Re-read the question (units, edge cases, the exact definition asked for)."
+)
+LINE = re.compile(
+    r"(?:Cell In\s*\[\d*\],\s*line|<ipython-input-[^>]*>\s+in\s+<module>.*?line)\s+(\d+)"
+)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def hidden_line_range(source: str) -> tuple[int, int] | None:
+    """1-based first and last line of the hidden block, or None."""
+    lines = source.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines, 1) if BEGIN in line)
+        end = next(i for i, line in enumerate(lines, 1) if END in line and i > start)
+    except StopIteration:
+        return None
+    return start, end
+
+
+def _failing_line(traceback: list[str]) -> int | None:
+    """The line of the test cell where the error surfaced (the cell's own frame)."""
+    for frame in traceback:
+        match = LINE.search(ANSI.sub("", frame))
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def strip_hidden(source: str) -> str:
+    return re.sub(
+        rf"[ \t]*{re.escape(BEGIN)}.*?{re.escape(END)}[ \t]*\n?", "", source, flags=re.S
+    ).rstrip()
+
+
+class HideHiddenTests(Preprocessor):
+    """Remove hidden test code and anything that quotes it from feedback."""
+
+    enabled = Bool(True, help="nbconvert runs a preprocessor only when enabled").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+            return cell, resources
+        hidden = hidden_line_range(cell.source)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") != "error":
+                continue
+            line = _failing_line(output.get("traceback", []))
+            if hidden and (line is None or hidden[0] <= line <= hidden[1]):
+                output["ename"], output["evalue"] = "HiddenTestFailed", HIDDEN_FAILED
+            output["traceback"] = [f"{output['ename']}: {output['evalue']}"]
+        if hidden:
+            cell.source = strip_hidden(cell.source) + "\n# (hidden tests are not shown)"
+        return cell, resources
+
+
+def generate_feedback(course, assignment: str) -> list:
+    """Run ``nbgrader generate_feedback`` (with :class:`HideHiddenTests`) for every graded
+    student; return the HTML files written."""
+    course.nbgrader("generate_feedback", assignment, "--force", db_url=course.db_url)
+    base = course.root / "feedback"
+    return sorted(base.glob(f"*/{assignment}/*.html")) if base.exists() else []

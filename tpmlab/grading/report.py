@@ -1,0 +1,148 @@
+"""Export grades and build the class report an instructor opens after autograding.
+
+- ``grades_table``: one row per student and question (assignment, notebook, question, score,
+  max score, needs manual grade), read from the gradebook;
+- ``export``: ``<assignment>-grades.csv`` (per student: total, max, percent, flags) and
+  ``<assignment>-questions.csv`` (per student and question);
+- ``class_report``: an HTML page with the score distribution plot, each question's pass rate and
+  mean, the hardest questions, and the submissions flagged for review (errors, timeouts,
+  tampering suspicions) with their reasons.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+from nbgrader.api import Gradebook
+
+from tpmlab.grading.course import Course
+
+
+def grades_table(course: Course, assignment: str) -> pd.DataFrame:
+    """Per-student, per-question scores from the gradebook."""
+    rows = []
+    with Gradebook(course.db_url, course.course_id) as gb:
+        for sub in gb.assignment_submissions(assignment):
+            for nb in sub.notebooks:
+                for grade in nb.grades:
+                    rows.append(
+                        {
+                            "student": sub.student_id,
+                            "assignment": assignment,
+                            "notebook": nb.name,
+                            "question": grade.name,
+                            "score": float(grade.score or 0.0),
+                            "max_score": float(grade.max_score or 0.0),
+                            "needs_manual_grade": bool(grade.needs_manual_grade),
+                            "autograded": grade.cell.cell_type == "code",
+                        }
+                    )
+    columns = [
+        "student",
+        "assignment",
+        "notebook",
+        "question",
+        "score",
+        "max_score",
+        "needs_manual_grade",
+        "autograded",
+    ]
+    return pd.DataFrame(rows, columns=columns).sort_values(["student", "question"], kind="stable")
+
+
+def review_log(course: Course, assignment: str) -> dict[str, dict]:
+    """The last autograde run's per-student status, flags and reasons (may be empty)."""
+    path = course.reports_dir() / f"{assignment}-autograde.json"
+    try:
+        return {row["student"]: row for row in json.loads(path.read_text())}
+    except (OSError, ValueError):
+        return {}
+
+
+def student_totals(course: Course, assignment: str) -> pd.DataFrame:
+    table = grades_table(course, assignment)
+    log = review_log(course, assignment)
+    totals = table.groupby("student", as_index=False).agg(
+        score=("score", "sum"),
+        max_score=("max_score", "sum"),
+        needs_manual_grade=("needs_manual_grade", "any"),
+    )
+    totals["percent"] = (100 * totals["score"] / totals["max_score"]).round(1)
+    totals["flags"] = totals["student"].map(lambda s: "; ".join(log.get(s, {}).get("flags", [])))
+    totals["reason"] = totals["student"].map(lambda s: log.get(s, {}).get("reason", ""))
+    return totals
+
+
+def export(course: Course, assignment: str, out_dir: str | Path | None = None) -> list[Path]:
+    """Write the per-student and per-question grade CSVs; return their paths."""
+    out = Path(out_dir) if out_dir else course.root / "exports"
+    out.mkdir(parents=True, exist_ok=True)
+    per_question = out / f"{assignment}-questions.csv"
+    per_student = out / f"{assignment}-grades.csv"
+    grades_table(course, assignment).to_csv(per_question, index=False)
+    student_totals(course, assignment).to_csv(per_student, index=False)
+    return [per_student, per_question]
+
+
+def question_summary(course: Course, assignment: str) -> pd.DataFrame:
+    """Per autograded question: pass rate, mean score, max; hardest first."""
+    table = grades_table(course, assignment)
+    auto = table[table["autograded"]]
+    summary = auto.groupby("question", as_index=False).agg(
+        max_score=("max_score", "max"),
+        mean_score=("score", "mean"),
+        pass_rate=("score", lambda s: float((s >= auto.loc[s.index, "max_score"]).mean())),
+        students=("student", "nunique"),
+    )
+    return summary.sort_values(["pass_rate", "question"]).reset_index(drop=True)
+
+
+def _histogram(totals: pd.DataFrame) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.hist(totals["percent"].fillna(0), bins=range(0, 105, 5), color="#4C72B0", edgecolor="white")
+    ax.set_xlabel("score (% of autograded points)")
+    ax.set_ylabel("students")
+    ax.set_title("Score distribution")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def class_report(course: Course, assignment: str, out: str | Path | None = None) -> Path:
+    """Write the HTML class report for ``assignment`` and return its path."""
+    totals = student_totals(course, assignment)
+    questions = question_summary(course, assignment)
+    flagged = totals[totals["flags"] != ""][["student", "score", "max_score", "flags", "reason"]]
+    path = Path(out) if out else course.reports_dir() / f"{assignment}-report.html"
+    hardest = questions.head(3)["question"].tolist()
+    body = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>Class report: {html.escape(assignment)}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em}}</style>
+</head><body>
+<h1>Class report: {html.escape(assignment)}</h1>
+<p>{len(totals)} submissions graded; mean {totals["percent"].mean():.1f}% of autograded points,
+median {totals["percent"].median():.1f}%. {len(flagged)} flagged for review.</p>
+<img alt="score distribution" src="data:image/png;base64,{_histogram(totals)}">
+<h2>Questions (hardest first)</h2>
+<p>Hardest: {html.escape(", ".join(hardest))}</p>
+{questions.to_html(index=False, float_format=lambda x: f"{x:.2f}")}
+<h2>Flagged for review</h2>
+{flagged.to_html(index=False) if len(flagged) else "<p>None.</p>"}
+<h2>All students</h2>
+{totals.to_html(index=False)}
+</body></html>"""
+    path.write_text(body, encoding="utf-8")
+    return path

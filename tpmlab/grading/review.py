@@ -1,0 +1,79 @@
+"""Review flags for a submission: what an instructor should look at before trusting a grade.
+
+nbgrader restores test cells from the source before grading, so an edited or deleted test cell
+cannot change a score; it is still worth a look. Flags: missing or corrupt notebooks, extra
+files, edited or deleted test cells, and code that reaches for the grader's machinery.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+
+# Code an honest answer never needs: these are flagged for review, never penalised.
+SUSPICIOUS = {
+    "input transformers": re.compile(r"input_transformers|register_transformer|\bast_transformers"),
+    "builtins patching": re.compile(r"\bbuiltins\b|__builtins__"),
+    "sys.modules": re.compile(r"sys\.modules"),
+    "ctypes": re.compile(r"\bctypes\b"),
+    "os._exit": re.compile(r"os\._exit|sys\.exit"),
+    "subprocess": re.compile(r"\bsubprocess\b|os\.system|os\.popen"),
+    "sockets": re.compile(r"\bsocket\b"),
+    "__eq__ override": re.compile(r"def\s+__eq__|def\s+__bool__"),
+}
+
+
+def _test_cells(nb) -> dict[str, str]:
+    out = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution") and meta.get("grade_id"):
+            out[meta["grade_id"]] = cell.source
+    return out
+
+
+def _strip_hidden(source: str) -> str:
+    return re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", source, flags=re.S)
+
+
+def _norm(source: str) -> str:
+    return "\n".join(line.rstrip() for line in source.strip().splitlines())
+
+
+def review_submission(course, assignment: str, folder: Path) -> list[str]:
+    """Flags for the submission in ``folder`` (empty for an ordinary honest submission)."""
+    flags: list[str] = []
+    expected = course.source_notebooks(assignment)
+    allowed = set(expected) | {"timestamp.txt"}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if path.is_file() and rel not in allowed and ".ipynb_checkpoints" not in rel:
+            flags.append(f"extra file: {rel}")
+    for name in expected:
+        path = folder / name
+        if not path.exists():
+            flags.append(f"missing notebook: {name}")
+            continue
+        try:
+            nb = nbformat.read(str(path), as_version=4)
+        except Exception as exc:  # any parse error means an unreadable notebook
+            flags.append(f"corrupt notebook: {name} ({type(exc).__name__})")
+            continue
+        source_nb = nbformat.read(str(course.source_dir(assignment) / name), as_version=4)
+        theirs = _test_cells(nb)
+        for grade_id, source in _test_cells(source_nb).items():
+            if grade_id not in theirs:
+                flags.append(f"deleted test cell: {grade_id}")
+            elif _norm(_strip_hidden(source)) != _norm(_strip_hidden(theirs[grade_id])):
+                flags.append(f"edited test cell: {grade_id}")
+        code = "\n".join(
+            c.source
+            for c in nb.cells
+            if c.cell_type == "code" and not c.metadata.get("nbgrader", {}).get("grade")
+        )
+        for label, pattern in SUSPICIOUS.items():
+            if pattern.search(code):
+                flags.append(f"suspicious code: {label}")
+    return flags

@@ -1,0 +1,73 @@
+"""A long-lived grading worker: runs nbgrader's autograde converter for one student at a time.
+
+The coordinator (:mod:`tpmlab.grading.autograde`) starts a few of these processes and sends each
+a job as one JSON line on standard input; the worker answers with one JSON line on its result
+channel. Keeping the worker alive between students pays Python's and nbgrader's start-up once per
+worker instead of once per student. Each job uses nbgrader itself (``nbgrader.converters.
+Autograde`` with the course's ``nbgrader_config.py``), against a private gradebook and into a
+private output folder given in the job.
+
+Every process the worker starts (the kernels) inherits ``TPMLAB_WORKER_TOKEN``, so the
+coordinator can find and kill all of them when a student runs past its time limit.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import sys
+import traceback
+
+
+def _grade(job: dict) -> dict:
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=job["course_root"]).load_config()
+    config.CourseDirectory.db_url = f"sqlite:///{job['private_db']}"
+    config.CourseDirectory.autograded_directory = job["out_root"]
+    config.CourseDirectory.assignment_id = job["assignment"]
+    config.CourseDirectory.student_id = job["student"]
+    config.Execute.timeout = job["cell_timeout"]
+    config.Execute.interrupt_on_timeout = True
+    config.Autograde.force = True
+    config.Autograde.create_student = True
+    log_stream = io.StringIO()
+    log = logging.getLogger(f"tpmlab.worker.{job['student']}")
+    log.handlers[:] = [logging.StreamHandler(log_stream)]
+    log.setLevel(logging.WARNING)
+    log.propagate = False
+    coursedir = CourseDirectory(config=config, log=log)
+    converter = Autograde(coursedir=coursedir, config=config, log=log)
+    try:
+        converter.start()
+        ok = True
+    except BaseException as exc:  # nbgrader raises NbGraderException; a kernel death others
+        log.error("%s: %s", type(exc).__name__, exc)
+        ok = False
+    return {"student": job["student"], "ok": ok, "log": log_stream.getvalue()[-4000:]}
+
+
+def main() -> int:
+    os.chdir(os.environ.get("TPMLAB_COURSE_ROOT", "."))
+    # Results go to a private copy of stdout; anything else that prints goes to stderr.
+    results = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        job = json.loads(line)
+        try:
+            answer = _grade(job)
+        except BaseException:
+            answer = {"student": job.get("student"), "ok": False, "log": traceback.format_exc()}
+        results.write(json.dumps(answer) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
