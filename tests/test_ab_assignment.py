@@ -1,0 +1,336 @@
+"""Module 3 assignment (exercises/03-ab-testing/ab-testing.ipynb): each autograded question
+rejects plausible wrong answers (one- vs two-sided, pooled vs unpooled SE, per-arm vs total,
+relative vs absolute, ignoring SRM...), the data questions (3, 6, 8, 10, 11) reject answers
+hard-coded from the default data (their hidden checks rerun the learner's function on a re-seeded
+copy), and the solution's answers agree with the planted truth.
+
+Solution-passes / release-fails is proven for every assignment by tests/test_assignments.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from statsmodels.stats.proportion import (
+    confint_proportions_2indep,
+    proportions_ztest,
+    samplesize_proportions_2indep_onetail,
+)
+
+from tpmlab.grading import notebooks
+from tpmlab.paths import REPO_ROOT
+
+PATH = REPO_ROOT / "exercises" / "03-ab-testing" / "ab-testing.ipynb"
+DATA_QUESTIONS = ["q3", "q6", "q8", "q10", "q11"]
+
+SS = """
+def sample_size_per_arm(baseline, mde, alpha=0.05, power=0.8):
+    p1, p2 = baseline, baseline + mde
+    pbar = (p1 + p2) / 2
+    z_a = stats.norm.ppf(1 - {A})
+    z_b = stats.norm.ppf(power)
+    num = z_a * math.sqrt(2 * pbar * (1 - pbar)) + z_b * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
+    return {MULT}math.ceil((num / (p2 - p1)) ** 2)
+"""
+ZT = """
+def ztest(conv_c, n_c, conv_t, n_t):
+    p_c, p_t = conv_c / n_c, conv_t / n_t
+    pool = (conv_c + conv_t) / (n_c + n_t)
+    se = {SE}
+    z = (p_t - p_c) / se
+    return z, {P}
+"""
+POOLED = "math.sqrt(pool * (1 - pool) * (1 / n_c + 1 / n_t))"
+UNPOOLED = "math.sqrt(p_c * (1 - p_c) / n_c + p_t * (1 - p_t) / n_t)"
+CI = """
+def diff_ci(conv_c, n_c, conv_t, n_t, alpha=0.05):
+    p_c, p_t = conv_c / n_c, conv_t / n_t
+    pool = (conv_c + conv_t) / (n_c + n_t)
+    se = {SE}
+    z = stats.norm.ppf(1 - {A})
+    d = p_t - p_c
+    return d - z * se, d + z * se
+"""
+SRM = """
+def srm_pvalue(n_control, n_treatment, planned_treatment_share=0.5):
+    total = n_control + n_treatment
+    r = stats.chisquare([n_control, n_treatment], f_exp=[total * (1 - {S}), total * {S}])
+    return r.{FIELD}
+
+q7_srm_experiments = {LIST}
+"""
+Q3 = """
+def plan_onboarding_test(eng):
+    oc = experiment_users(eng, "onboarding_checklist")
+    baseline = oc.loc[oc.variant == "control", "converted"].mean()
+    signups = pd.read_sql(
+        "SELECT COUNT(*) AS n FROM users "
+        "WHERE signup_date >= '2025-06-01' AND signup_date {END}", eng
+    )["n"].iloc[0]
+    daily = signups / 30
+    n = sample_size_per_arm(baseline, {MDE})
+    return {{"baseline": baseline, "daily_users": daily, "n_per_arm": n,
+            "days": duration_days(n, daily, {AL})}}
+"""
+Q6 = """
+def analyse_checklist(eng):
+    oc = experiment_users(eng, "onboarding_checklist")
+    g = oc.groupby("variant")["converted"].agg(["sum", "count"])
+    xc, nc = g.loc["control"]
+    xt, nt = g.loc["treatment"]
+    pc, pt = xc / nc, xt / nt
+    return {{"control_rate": pc, "treatment_rate": pt, "abs_lift": pt - pc,
+            "rel_lift": {REL}, "p_value": {P}, "ci": diff_ci(xc, nc, xt, nt)}}
+"""
+Q8 = """
+def cuped_bulk_edit(eng):
+    be = experiment_users(eng, "bulk_edit")
+    x, y = be["pre_tasks_created"].astype(float), be["tasks_created"].astype(float)
+    rho = np.corrcoef(x, y)[0, 1]
+    theta = {THETA}
+    adj = y - theta * (x - x.mean())
+    diff = adj[be.variant == "treatment"].mean() - adj[be.variant == "control"].mean()
+    return {{"theta": theta, "variance_ratio": {VR}, "cuped_diff": diff}}
+"""
+Q9 = """
+from statsmodels.stats.multitest import multipletests
+def holm(pvalues):
+    return list({EXPR})
+"""
+Q10 = """
+def mobile_nav_lifts(eng):
+    mn = experiment_users(eng, "mobile_nav")
+    r = mn.groupby("variant")["converted"].mean()
+    rp = mn.groupby(["platform", "variant"])["converted"].mean().unstack()
+    return {{"pooled_lift": r["treatment"] - r["control"], "by_platform": ({EXPR}).to_dict()}}
+"""
+Q11 = """
+def ai_suggestions_lifts(eng):
+    daily = pd.read_sql("SELECT * FROM experiment_daily WHERE experiment_id = 'ai_suggestions'", eng)
+    def week_lift(lo, hi):
+        w = daily[daily.day_index.between(lo, hi)].groupby("variant")[
+            ["engaged_users", "exposed_users"]].sum()
+        rate = w.engaged_users / w.exposed_users
+        return {EXPR}
+    return {{"week1_lift": week_lift({W1}), "week4_lift": week_lift({W4})}}
+"""
+Q12 = """
+q12_diagnosis = {{
+    "onboarding_checklist": "{A}", "dark_mode": "{B}", "pricing_page_v2": "{C}",
+    "ai_suggestions": "novelty effect", "mobile_nav": "{D}", "bulk_edit": "guardrail regression",
+}}
+"""
+
+WRONG_A = {
+    "q1": SS.format(A="alpha", MULT=""),  # one-sided z
+    "q2": "def duration_days(n_per_arm, daily_users, allocation=1.0):\n"
+    "    return math.ceil(n_per_arm / (daily_users * allocation))",  # one arm only
+    "q3": Q3.format(END="< '2025-06-30'", MDE="0.05 * baseline", AL="0.5"),  # drops 30 June
+    "q4": ZT.format(SE=UNPOOLED, P="2 * stats.norm.sf(abs(z))"),  # unpooled SE in the test
+    "q5": CI.format(SE=POOLED, A="alpha / 2"),  # pooled SE in the interval
+    "q6": Q6.format(REL="pt - pc", P="ztest(xc, nc, xt, nt)[1]"),  # relative = absolute
+    "q7": SRM.format(S="0.5", FIELD="pvalue", LIST="[]"),  # ignores planned share; ignores SRM
+    "q8": Q8.format(THETA="rho", VR="adj.var(ddof=1) / y.var(ddof=1)"),  # theta = correlation
+    "q9": Q9.format(EXPR="multipletests(pvalues, method='bonferroni')[1]"),
+    "q10": Q10.format(EXPR="rp['treatment'] / rp['control'] - 1"),  # relative lifts
+    "q11": Q11.format(EXPR="rate['treatment'] - rate['control']", W1="21, 27", W4="0, 6"),
+    "q12": Q12.format(
+        A="real win", B="simpson's paradox", C="invalid: SRM", D="no effect"
+    ),  # paradox missed
+}
+WRONG_B = {
+    "q1": SS.format(A="alpha / 2", MULT="2 * "),  # total, not per arm
+    "q2": "def duration_days(n_per_arm, daily_users, allocation=1.0):\n"
+    "    return math.ceil(2 * n_per_arm / daily_users)",  # ignores allocation
+    "q3": Q3.format(END="<= '2025-06-30'", MDE="0.05", AL="0.5"),  # relative MDE as absolute
+    "q4": ZT.format(SE=POOLED, P="stats.norm.sf(abs(z))"),  # one-sided p-value
+    "q5": CI.format(SE=UNPOOLED, A="alpha"),  # z = 1.645
+    "q6": Q6.format(REL="pt / pc - 1", P="stats.norm.sf(abs(ztest(xc, nc, xt, nt)[0]))"),
+    "q7": SRM.format(
+        S="planned_treatment_share", FIELD="statistic", LIST="sorted(experiments.experiment_id)"
+    ),  # statistic not p; flags everything
+    "q8": Q8.format(THETA="np.cov(x, y)[0, 1] / x.var(ddof=1)", VR="1 - rho"),
+    "q9": Q9.format(EXPR="multipletests(pvalues, method='fdr_bh')[1]"),
+    "q10": Q10.format(EXPR="rp['control'] - rp['treatment']"),  # control minus treatment
+    "q11": Q11.format(EXPR="rate['treatment'] / rate['control'] - 1", W1="0, 6", W4="21, 27"),
+    "q12": Q12.format(A="invalid: SRM", B="no effect", C="real win", D="simpson's paradox"),
+}
+
+USERS_SQL = sa.text(
+    "SELECT a.variant, a.platform, o.converted, o.tasks_created, o.pre_tasks_created "
+    "FROM experiment_assignments a JOIN experiment_outcomes o "
+    "ON o.experiment_id = a.experiment_id AND o.user_id = a.user_id WHERE a.experiment_id = :eid"
+)
+
+
+def default_answers(eng) -> dict[str, dict]:
+    """The right answers to the data questions on ``eng``, computed independently of the
+    notebook with pandas and statsmodels (the numbers a learner could copy and type in)."""
+
+    def users(eid):
+        return pd.read_sql(USERS_SQL, eng, params={"eid": eid})
+
+    oc = users("onboarding_checklist")
+    g = oc.groupby("variant")["converted"].agg(["sum", "count"]).astype(int)
+    (xc, nc), (xt, nt) = g.loc["control"], g.loc["treatment"]
+    pc, pt = xc / nc, xt / nt
+    signups = pd.read_sql(
+        "SELECT COUNT(*) AS n FROM users "
+        "WHERE signup_date >= '2025-06-01' AND signup_date <= '2025-06-30'",
+        eng,
+    )["n"].iloc[0]
+    daily = signups / 30
+    n = math.ceil(samplesize_proportions_2indep_onetail(0.05 * pc, pc, 0.8, alpha=0.05))
+    q3 = {"baseline": pc, "daily_users": daily, "n_per_arm": n, "days": math.ceil(4 * n / daily)}
+    q6 = {
+        "control_rate": pc,
+        "treatment_rate": pt,
+        "abs_lift": pt - pc,
+        "rel_lift": pt / pc - 1,
+        "p_value": proportions_ztest([xt, xc], [nt, nc])[1],
+        "ci": confint_proportions_2indep(xt, nt, xc, nc, method="wald", compare="diff"),
+    }
+    be = users("bulk_edit")
+    x, y = be.pre_tasks_created.astype(float), be.tasks_created.astype(float)
+    theta = np.polyfit(x, y, 1)[0]
+    adj = y - theta * (x - x.mean())
+    q8 = {
+        "theta": theta,
+        "variance_ratio": 1 - np.corrcoef(x, y)[0, 1] ** 2,
+        "cuped_diff": adj[be.variant == "treatment"].mean() - adj[be.variant == "control"].mean(),
+    }
+    mn = users("mobile_nav")
+    rate = mn.pivot_table(index="platform", columns="variant", values="converted")
+    pooled = mn.groupby("variant").converted.mean()
+    q10 = {
+        "pooled_lift": pooled["treatment"] - pooled["control"],
+        "by_platform": (rate["treatment"] - rate["control"]).to_dict(),
+    }
+    daily_rows = pd.read_sql(
+        "SELECT * FROM experiment_daily WHERE experiment_id = 'ai_suggestions'", eng
+    )
+    week = daily_rows.assign(week=daily_rows.day_index // 7)
+    sums = week.groupby(["week", "variant"])[["engaged_users", "exposed_users"]].sum()
+    engaged = (sums.engaged_users / sums.exposed_users).unstack()
+    lifts = engaged["treatment"] - engaged["control"]
+    q11 = {"week1_lift": lifts.loc[0], "week4_lift": lifts.loc[3]}
+    return {"q3": q3, "q6": q6, "q8": q8, "q10": q10, "q11": q11}
+
+
+FUNCTIONS = {
+    "q3": "plan_onboarding_test",
+    "q6": "analyse_checklist",
+    "q8": "cuped_bulk_edit",
+    "q10": "mobile_nav_lifts",
+    "q11": "ai_suggestions_lifts",
+}
+
+
+def _plain(value):
+    """``value`` with numpy scalars turned into Python numbers, so its repr is a literal."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return tuple(_plain(v) for v in value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def hard_coded(answers: dict[str, dict]) -> dict[str, str]:
+    """Answer cells whose functions ignore their database and return the given numbers."""
+    return {
+        q: f"def {FUNCTIONS[q]}(eng):\n    return {_plain(answers[q])!r}\n" for q in DATA_QUESTIONS
+    }
+
+
+@pytest.fixture(scope="module")
+def default_numbers(orbit_engine):
+    return default_answers(orbit_engine)
+
+
+@pytest.fixture(scope="module")
+def wrong_runs(default_numbers):
+    return {
+        "A": notebooks.run(PATH, WRONG_A),
+        "B": notebooks.run(PATH, WRONG_B),
+        "hard-coded": notebooks.run(PATH, hard_coded(default_numbers)),
+    }
+
+
+@pytest.mark.parametrize("question", sorted(set(WRONG_A) | set(WRONG_B)))
+def test_plausible_wrong_answers_fail(wrong_runs, question):
+    targets = {"q7": ["q7a-tests", "q7b-tests"]}.get(question, [f"{question}-tests"])
+    for name, wrong in (("A", WRONG_A), ("B", WRONG_B)):
+        if question not in wrong:
+            continue
+        for gid in targets:
+            assert not wrong_runs[name][gid].passed, (
+                f"wrong answer {name} to {question} passes {gid}"
+            )
+
+
+@pytest.mark.parametrize("question", DATA_QUESTIONS)
+def test_hard_coded_numbers_fail(wrong_runs, question):
+    """The default data's exact numbers pass the public checks and the default-data part of the
+    hidden checks, and are caught on the re-seeded copy."""
+    result = wrong_runs["hard-coded"][f"{question}-tests"]
+    assert not result.passed, f"a function returning the default data's numbers passes {question}"
+    assert result.error.startswith("AssertionError:"), result.error  # not a public CheckFailed
+    assert "re-seeded copy" in result.error, result.error
+
+
+def test_hard_coded_runs_leave_other_questions_alone(wrong_runs):
+    """The hard-coded run substitutes only the data questions: everything else still passes,
+    so its failures above are caused by the hard-coding and nothing else."""
+    run = wrong_runs["hard-coded"]
+    others = [gid for gid in run if gid.split("-")[0] not in DATA_QUESTIONS]
+    assert others and all(run[gid].passed for gid in others), {
+        gid: run[gid].error for gid in others if not run[gid].passed
+    }
+
+
+def test_the_data_questions_differ_on_the_reseeded_copy(default_numbers):
+    """Re-seeding changes every number the data questions ask for (otherwise hard-coding
+    could not be caught)."""
+    from tpmlab.data import reseeded_engine
+
+    other = default_answers(reseeded_engine(2031))
+    for q in DATA_QUESTIONS:
+        for key, value in default_numbers[q].items():
+            if key == "by_platform":
+                for platform, lift in value.items():
+                    assert abs(lift - other[q][key][platform]) > 1e-6, (q, key, platform)
+            elif key == "ci":
+                assert abs(value[0] - other[q][key][0]) > 1e-6, (q, key)
+            else:
+                assert abs(value - other[q][key]) > 1e-6 * max(1, abs(value)), (q, key)
+
+
+def test_every_question_has_two_wrong_answers():
+    nb = notebooks.read(PATH)
+    ids = notebooks.autograded_test_ids(nb)
+    assert len(ids) >= 10
+    assert sum(float(notebooks.grade_cells(nb)[g]["points"]) for g in ids) >= 30
+    for gid in ids:
+        q = gid.split("-")[0].rstrip("ab")
+        n = (q in WRONG_A) + (q in WRONG_B)
+        assert n >= 2, f"{gid} needs two wrong answers"
+    assert {f"{q}-tests" for q in DATA_QUESTIONS} <= set(ids)
+
+
+def test_planted_truth_matches_the_intended_diagnoses():
+    from tpmlab.data import manifest
+
+    truth = manifest()["experiments"]
+    scenario = {k: v["scenario"] for k, v in truth.items()}
+    assert scenario == {
+        "onboarding_checklist": "real_lift",
+        "dark_mode": "true_null",
+        "pricing_page_v2": "sample_ratio_mismatch",
+        "ai_suggestions": "novelty_effect",
+        "mobile_nav": "simpsons_paradox",
+        "bulk_edit": "guardrail_regression",
+    }
