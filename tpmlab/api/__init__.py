@@ -1,0 +1,14 @@
+"""Orbit's practice API: a real HTTP server for the APIs module, runnable offline anywhere.
+
+``start_server(**settings)`` starts it in the background and returns a handle with ``.url``;
+``python -m tpmlab.api`` runs it from a terminal. Modules: ``config`` (settings), ``app`` (the
+FastAPI application), ``gateway`` (rate limits, faults, request log), ``store`` (data),
+``problems`` (RFC 9457 errors), ``webhooks`` (signing, delivery, a local receiver), ``compat``
+(listing the differences between two OpenAPI documents), ``server`` (running it), ``show``
+(raw HTTP text and curl commands for the lessons), ``sample`` (a tiny database for tests).
+"""
+
+from tpmlab.api.config import READ_TOKEN, WRITE_TOKEN, ApiConfig
+from tpmlab.api.server import ApiServer, start_server, stop_all
+
+__all__ = ["ApiConfig", "ApiServer", "READ_TOKEN", "WRITE_TOKEN", "start_server", "stop_all"]
