@@ -36,6 +36,7 @@ data: $(DATA)
 
 $(DATA): $(DATA_SOURCES) | $(STAMP)
 	$(BIN)/python -m tpmlab.data build
+	$(BIN)/python -m tpmlab.api --prepare
 
 release: $(STAMP)
 	$(BIN)/python -m tpmlab.course release

@@ -7,8 +7,8 @@
 ``python -m tpmlab.course sync-assignments``
     Copy each student version into ``assignments/<assignment>/`` if the learner has no copy yet.
     A learner's own copy is never overwritten; a newer release is reported instead.
-``python -m tpmlab.course lab``
-    Start JupyterLab on the course home page.
+``python -m tpmlab.course lab [--port P] [--no-browser] [JUPYTER OPTIONS...]``
+    Start JupyterLab on the course home page; other options go to JupyterLab unchanged.
 """
 
 from __future__ import annotations
@@ -120,19 +120,34 @@ def sync_assignments() -> None:
                 )
 
 
-def lab(port: int, open_browser: bool) -> int:
-    """Start JupyterLab at the repository root, opening the course home page."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        f"--port={port}",
-        f"--ServerApp.root_dir={REPO_ROOT}",
-        f"--LabApp.default_url=/lab/tree/{HOME_PAGE}",
-    ]
+def lab(port: int, open_browser: bool, extra_args: list[str] | None = None) -> int:
+    """Start JupyterLab at the repository root, opening the course home page.
+
+    ``extra_args`` are passed on to JupyterLab unchanged (later options win), for example
+    ``--ServerApp.token=...`` or ``--ServerApp.root_dir=...`` in tests.
+    """
+    extra_args = list(extra_args or [])
+
+    def given(option: str) -> bool:  # JupyterLab rejects an option given twice
+        return any(a == option or a.startswith(option + "=") for a in extra_args)
+
+    cmd = [sys.executable, "-m", "jupyterlab", f"--port={port}"]
+    if not given("--ServerApp.root_dir"):
+        cmd.append(f"--ServerApp.root_dir={REPO_ROOT}")
+    if not given("--LabApp.default_url"):
+        cmd.append(f"--LabApp.default_url=/lab/tree/{HOME_PAGE}")
     if not open_browser:
         cmd.append("--no-browser")
-    print(f"Starting JupyterLab; the course home is {HOME_PAGE}. Stop it with Ctrl+C.")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # Containers and CI machines often run as root; JupyterLab refuses to start without this.
+        cmd.append("--allow-root")
+    cmd += extra_args
+    print(
+        f"Starting JupyterLab; the course home is {HOME_PAGE}.\n"
+        "Open the link that starts with http://127.0.0.1 printed below (it opens the course "
+        "home).\nStop the server with Ctrl+C (your work is saved in the notebooks).",
+        flush=True,
+    )
     return subprocess.call(cmd, cwd=REPO_ROOT, env=_nbgrader_env())
 
 
@@ -149,7 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     p_lab = sub.add_parser("lab", help="start JupyterLab on the course home")
     p_lab.add_argument("--port", type=int, default=8888)
     p_lab.add_argument("--no-browser", action="store_true")
-    args = parser.parse_args(argv)
+    p_lab.epilog = "Any other option (e.g. --ServerApp.token=abc) is passed on to JupyterLab."
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "release":
         release()
     elif args.command == "check-release":
@@ -162,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "sync-assignments":
         sync_assignments()
     elif args.command == "lab":
-        return lab(args.port, open_browser=not args.no_browser)
+        return lab(args.port, open_browser=not args.no_browser, extra_args=extra)
     return 0
 
 

@@ -1,0 +1,89 @@
+"""The warm-up assignment rejects plausible wrong answers, question by question.
+
+(That the solution passes every check and the blank student version fails every check is proved
+for all assignments by tests/test_assignments.py.) Each run substitutes one wrong answer into
+every question at once, so three notebook runs cover three wrong answers per question.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tpmlab.course import EXERCISES
+from tpmlab.grading import notebooks
+
+WARMUP = EXERCISES / "00-warmup" / "warmup.ipynb"
+
+
+def _fn(name: str, body: str, arg: str = "users") -> str:
+    return f"def {name}({arg}):\n    return {body}\n"
+
+
+WRONG_RUNS = [
+    {  # counted cells / only pro / raw counts / the count instead of the name / by day
+        "q1_count_users": _fn("count_users", "users.size"),
+        "q2_count_paying": _fn(
+            "count_paying", "int((workspaces.current_plan == 'pro').sum())", "workspaces"
+        ),
+        "q3_platform_shares": _fn("platform_shares", "users['platform'].value_counts()"),
+        "q4_top_channel": _fn("top_channel", "users['channel'].value_counts().max()"),
+        "q5_signups_per_month": _fn(
+            "signups_per_month", "users['signup_date'].value_counts().sort_index()"
+        ),
+    },
+    {  # (rows, columns) / the free ones / percentages / the smallest channel / not sorted
+        "q1_count_users": _fn("count_users", "users.shape"),
+        "q2_count_paying": _fn(
+            "count_paying", "int((workspaces.current_plan == 'free').sum())", "workspaces"
+        ),
+        "q3_platform_shares": _fn(
+            "platform_shares", "users['platform'].value_counts(normalize=True) * 100"
+        ),
+        "q4_top_channel": _fn("top_channel", "users['channel'].value_counts().idxmin()"),
+        "q5_signups_per_month": _fn(
+            "signups_per_month", "users['signup_date'].str[:7].value_counts()"
+        ),
+    },
+    {  # hard-coded answers pass the public check on Orbit's data but fail the hidden ones
+        "q1_count_users": "import tpmlab.data as _d, pandas as _pd\n"
+        "_N = len(_pd.read_sql('SELECT user_id FROM users', _d.engine()))\n"
+        + _fn("count_users", "_N"),
+        "q2_count_paying": _fn("count_paying", "len(workspaces)", "workspaces"),
+        "q3_platform_shares": _fn(
+            "platform_shares", "users['channel'].value_counts(normalize=True)"
+        ),
+        "q4_top_channel": "import tpmlab.data as _d, pandas as _pd\n"
+        "_TOP = _pd.read_sql('SELECT channel FROM users', _d.engine())['channel'].mode()[0]\n"
+        + _fn("top_channel", "_TOP"),
+        "q5_signups_per_month": _fn(
+            "signups_per_month", "users['signup_date'].str[:7].value_counts().sort_index().cumsum()"
+        ),
+    },
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", range(len(WRONG_RUNS)), ids=lambda i: f"wrong-answers-{i + 1}")
+def test_every_question_rejects_the_wrong_answers(run):
+    answers = WRONG_RUNS[run]
+    results = notebooks.run(WARMUP, answers)
+    accepted = sorted(gid for gid, r in results.items() if r.passed)
+    assert not accepted, f"these checks accepted a wrong answer (run {run + 1}): {accepted}"
+    # Every failure explains itself in words (a CheckFailed), never a bare crash.
+    for gid, result in results.items():
+        assert result.error.startswith("CheckFailed: "), f"{gid}: {result.error}"
+
+
+def test_wrong_answers_get_specific_public_feedback():
+    """The public checks name the mistake for the commonest slips (what a learner sees)."""
+    results = notebooks.run(
+        WARMUP,
+        {**WRONG_RUNS[0], "q3_platform_shares": WRONG_RUNS[1]["q3_platform_shares"]},
+        released=True,
+    )
+    errors = {gid: r.error for gid, r in results.items()}
+    assert "counted every cell" in errors["q1_count_users_tests"]
+    assert "`business` is a paid plan too" in errors["q2_count_paying_tests"]
+    assert "fractions between 0 and 1, not percentages" in errors["q3_platform_shares_tests"]
+    assert "return the channel's name" in errors["q4_top_channel_tests"]
+    assert "months like '2025-01'" in errors["q5_signups_per_month_tests"]
