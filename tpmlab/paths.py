@@ -26,3 +26,8 @@ def default_db_path() -> Path:
 def manifest_path() -> Path:
     """The machine-readable manifest written beside the default database."""
     return data_dir() / "manifest.json"
+
+
+def cache_dir() -> Path:
+    """Where re-seeded copies of the dataset are cached (``datasets/cache`` by default)."""
+    return data_dir() / "cache"

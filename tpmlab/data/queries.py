@@ -1,0 +1,196 @@
+"""The canonical lesson queries on Orbit's data, as named SQL strings shared by lessons and tests.
+
+The module-level constants (``DAU``, ``FUNNEL_ORDERED``...) are written for SQLite, the bundled
+database. :func:`get` returns the same query for another dialect (``postgresql`` or ``duckdb``):
+only date arithmetic differs, the logic and the results are the same.
+
+- ``DAU``: distinct active users per day (a user is active on a day with any event).
+- ``FUNNEL_ORDERED``: users reaching each onboarding step, each step at or after the previous
+  step's first time (the right way).
+- ``FUNNEL_UNORDERED``: users who ever did each step, ignoring order (the tempting wrong way).
+- ``RETENTION_MATRIX``: weekly signup cohorts (weeks start on Monday) x weeks since signup
+  (``week_number`` 0 = days 0-6), share of the cohort active in that week.
+- ``DAY7_RETENTION``: per signup week, the share of users active exactly 7 days after their
+  signup date (cohorts up to 2025-06-23, whose day 7 is in the data).
+- ``MRR_BY_MONTH``: monthly recurring revenue at each month end (subscriptions active then).
+"""
+
+from __future__ import annotations
+
+DIALECTS = ("sqlite", "postgresql", "duckdb")
+
+_FRAGMENTS = {
+    "sqlite": {
+        "week_start": "DATE({col}, '-6 days', 'weekday 1')",
+        "days_between": "CAST(julianday({a}) - julianday({b}) AS INTEGER)",
+        "add_days": "DATE({col}, '+{n} days')",
+        "ts": "'{v}'",
+        "date": "'{v}'",
+        "intdiv": "({a}) / {b}",
+    },
+    "postgresql": {
+        "week_start": "CAST(date_trunc('week', {col}) AS DATE)",
+        "days_between": "({a} - {b})",
+        "add_days": "({col} + {n})",
+        "ts": "TIMESTAMP '{v}'",
+        "date": "DATE '{v}'",
+        "intdiv": "({a}) / {b}",
+    },
+    "duckdb": {
+        "week_start": "CAST(date_trunc('week', {col}) AS DATE)",
+        "days_between": "CAST({a} - {b} AS INTEGER)",
+        "add_days": "CAST({col} + INTERVAL {n} DAY AS DATE)",
+        "ts": "TIMESTAMP '{v}'",
+        "date": "DATE '{v}'",
+        "intdiv": "({a}) // {b}",
+    },
+}
+
+FUNNEL_STEPS = ["signup", "onboarding_complete", "project_created", "task_created", "invite_sent"]
+
+
+def _dau(f) -> str:
+    return """SELECT event_date AS day, COUNT(DISTINCT user_id) AS dau
+FROM events
+GROUP BY event_date
+ORDER BY event_date"""
+
+
+def _funnel_ordered(f) -> str:
+    ctes = [
+        "s1 AS (\n  SELECT user_id, MIN(event_time) AS t\n  FROM events\n"
+        "  WHERE event_name = 'signup'\n  GROUP BY user_id\n)"
+    ]
+    for i, step in enumerate(FUNNEL_STEPS[1:], start=2):
+        ctes.append(
+            f"s{i} AS (\n  SELECT e.user_id, MIN(e.event_time) AS t\n"
+            f"  FROM events e JOIN s{i - 1} p ON p.user_id = e.user_id\n"
+            f"  WHERE e.event_name = '{step}' AND e.event_time >= p.t\n"
+            "  GROUP BY e.user_id\n)"
+        )
+    selects = [
+        f"SELECT {i} AS step_order, '{s}' AS step, (SELECT COUNT(*) FROM s{i}) AS users"
+        for i, s in enumerate(FUNNEL_STEPS, start=1)
+    ]
+    return (
+        "WITH " + ",\n".join(ctes) + "\n" + "\nUNION ALL\n".join(selects) + "\nORDER BY step_order"
+    )
+
+
+def _funnel_unordered(f) -> str:
+    names = ", ".join(f"'{s}'" for s in FUNNEL_STEPS)
+    cases = "\n".join(f"  WHEN '{s}' THEN {i}" for i, s in enumerate(FUNNEL_STEPS, start=1))
+    return f"""SELECT CASE event_name
+{cases}
+  END AS step_order,
+  event_name AS step,
+  COUNT(DISTINCT user_id) AS users
+FROM events
+WHERE event_name IN ({names})
+GROUP BY event_name
+ORDER BY step_order"""
+
+
+def _retention_matrix(f) -> str:
+    week = f["week_start"].format(col="signup_date")
+    days = f["days_between"].format(a="d.event_date", b="c.signup_date")
+    wn = f["intdiv"].format(a=days, b=7)
+    return f"""WITH cohort AS (
+  SELECT user_id, signup_date, {week} AS cohort_week
+  FROM users
+),
+sizes AS (
+  SELECT cohort_week, COUNT(*) AS cohort_size FROM cohort GROUP BY cohort_week
+),
+activity AS (
+  SELECT DISTINCT d.user_id, c.cohort_week, {wn} AS week_number
+  FROM (SELECT DISTINCT user_id, event_date FROM events) d
+  JOIN cohort c ON c.user_id = d.user_id
+)
+SELECT a.cohort_week, a.week_number, s.cohort_size,
+       COUNT(*) AS active_users,
+       1.0 * COUNT(*) / s.cohort_size AS retention
+FROM activity a JOIN sizes s ON s.cohort_week = a.cohort_week
+GROUP BY a.cohort_week, a.week_number, s.cohort_size
+ORDER BY a.cohort_week, a.week_number"""
+
+
+def _day7(f) -> str:
+    week = f["week_start"].format(col="signup_date")
+    d7 = f["add_days"].format(col="c.signup_date", n=7)
+    last = f["date"].format(v="2025-06-23")
+    return f"""WITH cohort AS (
+  SELECT user_id, signup_date, {week} AS signup_week
+  FROM users
+  WHERE signup_date <= {last}
+),
+flagged AS (
+  SELECT c.signup_week,
+         CASE WHEN EXISTS (
+           SELECT 1 FROM events e
+           WHERE e.event_date = {d7} AND e.user_id = c.user_id
+         ) THEN 1 ELSE 0 END AS retained
+  FROM cohort c
+)
+SELECT signup_week, COUNT(*) AS users, SUM(retained) AS retained_d7,
+       1.0 * SUM(retained) / COUNT(*) AS d7_retention
+FROM flagged
+GROUP BY signup_week
+ORDER BY signup_week"""
+
+
+_MONTH_ENDS = [
+    ("2025-01", "2025-01-31 23:59:59"),
+    ("2025-02", "2025-02-28 23:59:59"),
+    ("2025-03", "2025-03-31 23:59:59"),
+    ("2025-04", "2025-04-30 23:59:59"),
+    ("2025-05", "2025-05-31 23:59:59"),
+    ("2025-06", "2025-06-30 23:59:59"),
+]
+
+
+def _mrr(f) -> str:
+    values = ",\n  ".join(f"('{m}', {f['ts'].format(v=e)})" for m, e in _MONTH_ENDS)
+    return f"""WITH months(month, month_end) AS (
+  VALUES
+  {values}
+)
+SELECT m.month,
+       COALESCE(SUM(s.mrr_usd), 0) AS mrr_usd,
+       COUNT(s.subscription_id) AS paying_workspaces
+FROM months m
+LEFT JOIN subscriptions s
+  ON s.started_at <= m.month_end AND (s.ended_at IS NULL OR s.ended_at > m.month_end)
+GROUP BY m.month
+ORDER BY m.month"""
+
+
+_BUILDERS = {
+    "DAU": _dau,
+    "FUNNEL_ORDERED": _funnel_ordered,
+    "FUNNEL_UNORDERED": _funnel_unordered,
+    "RETENTION_MATRIX": _retention_matrix,
+    "DAY7_RETENTION": _day7,
+    "MRR_BY_MONTH": _mrr,
+}
+
+#: Names of the canonical queries.
+NAMES = tuple(_BUILDERS)
+
+
+def get(name: str, dialect: str = "sqlite") -> str:
+    """The SQL of query ``name`` (one of :data:`NAMES`) for ``dialect``."""
+    key = name.upper()
+    if key not in _BUILDERS:
+        raise KeyError(f"Unknown query {name!r}; the queries are: {', '.join(NAMES)}.")
+    if dialect not in _FRAGMENTS:
+        raise KeyError(f"Unknown dialect {dialect!r}; use one of: {', '.join(DIALECTS)}.")
+    return _BUILDERS[key](_FRAGMENTS[dialect])
+
+
+DAU = get("DAU")
+FUNNEL_ORDERED = get("FUNNEL_ORDERED")
+FUNNEL_UNORDERED = get("FUNNEL_UNORDERED")
+RETENTION_MATRIX = get("RETENTION_MATRIX")
+DAY7_RETENTION = get("DAY7_RETENTION")
+MRR_BY_MONTH = get("MRR_BY_MONTH")
