@@ -1,0 +1,523 @@
+"""Module 1's graded assignment (exercises/01-sql-analytics) rejects plausible wrong queries.
+
+- Every autograded question fails each of its (at least two) plausible wrong queries, run through
+  the real notebook with :func:`tpmlab.grading.notebooks.run`; where the public check is meant to
+  name the typical mistake, its message says so.
+- Every solution and every wrong query gets the same pass/fail on SQLite and on PostgreSQL (the
+  test cells are executed in-process against Orbit loaded into PostgreSQL, default and re-seeded).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+
+import pytest
+
+from tpmlab.course import EXERCISES
+from tpmlab.errors import CheckFailed
+from tpmlab.grading import notebooks
+
+PATH = EXERCISES / "01-sql-analytics" / "sql-analytics.ipynb"
+QUESTIONS = [f"q{i}" for i in range(1, 11)]
+RESEED = 2031  # the seed the hidden tests use (reseeded_engine(2031))
+
+WRONG = {
+    "q1": [
+        """
+SELECT COUNT(*) AS users FROM users WHERE platform = 'ios' AND channel = 'paid_social'
+""",
+        """
+SELECT COUNT(*) AS users FROM users WHERE platform = 'ios' AND channel = 'paid_social'
+   AND signup_at BETWEEN '2025-01-01' AND '2025-03-31'
+""",
+        """
+SELECT COUNT(*) AS users FROM events e JOIN users u ON u.user_id = e.user_id
+   WHERE e.platform = 'ios' AND u.channel = 'paid_social' AND u.signup_date < '2025-04-01'
+""",
+    ],
+    "q2": [
+        """
+SELECT w.current_plan AS plan, COUNT(*) AS workspaces, COUNT(u.user_id) AS users
+   FROM workspaces w JOIN users u ON u.workspace_id = w.workspace_id GROUP BY w.current_plan
+""",
+        """
+SELECT w.current_plan AS plan, COUNT(DISTINCT w.workspace_id) AS workspaces, COUNT(u.user_id) AS users
+   FROM workspaces w JOIN users u ON u.workspace_id = w.workspace_id
+   JOIN subscriptions s ON s.workspace_id = w.workspace_id GROUP BY w.current_plan
+""",
+        """
+SELECT s.plan AS plan, COUNT(DISTINCT w.workspace_id) AS workspaces, COUNT(DISTINCT u.user_id) AS users
+   FROM workspaces w JOIN users u ON u.workspace_id = w.workspace_id
+   LEFT JOIN subscriptions s ON s.workspace_id = w.workspace_id GROUP BY s.plan
+""",
+    ],
+    "q3": [
+        """
+SELECT u.platform, COUNT(*) AS power_users FROM users u JOIN (
+   SELECT user_id FROM events WHERE event_name = 'task_created' AND event_date >= '2025-04-01'
+   GROUP BY user_id HAVING COUNT(*) > 50) p ON p.user_id = u.user_id GROUP BY u.platform ORDER BY u.platform
+""",
+        """
+SELECT u.platform, COUNT(*) AS power_users FROM users u JOIN (
+   SELECT user_id FROM events WHERE event_name IN ('task_created', 'task_completed') AND event_date >= '2025-04-01'
+   GROUP BY user_id HAVING COUNT(*) >= 50) p ON p.user_id = u.user_id GROUP BY u.platform ORDER BY u.platform
+""",
+        """
+SELECT e.platform, COUNT(DISTINCT e.user_id) AS power_users FROM events e JOIN (
+   SELECT user_id FROM events WHERE event_name = 'task_created' AND event_date >= '2025-04-01'
+   GROUP BY user_id HAVING COUNT(*) >= 50) p ON p.user_id = e.user_id
+   WHERE e.event_name = 'task_created' GROUP BY e.platform ORDER BY e.platform
+""",
+    ],
+    "q4": [
+        """
+SELECT priority, COUNT(*) AS tasks, SUM(CASE WHEN assignee_id = NULL THEN 1 ELSE 0 END) AS unassigned,
+   AVG(CASE WHEN assignee_id = NULL THEN 1.0 ELSE 0.0 END) AS unassigned_share
+   FROM tasks WHERE status <> 'done' GROUP BY priority
+""",
+        """
+SELECT priority, COUNT(*) AS tasks, COUNT(*) - COUNT(assignee_id) AS unassigned,
+   (COUNT(*) - COUNT(assignee_id)) / COUNT(*) AS unassigned_share
+   FROM tasks WHERE status <> 'done' GROUP BY priority
+""",
+        """
+SELECT priority, COUNT(*) AS tasks, COUNT(*) - COUNT(assignee_id) AS unassigned,
+   1.0 * (COUNT(*) - COUNT(assignee_id)) / COUNT(*) AS unassigned_share
+   FROM tasks WHERE completed_at IS NOT NULL GROUP BY priority
+""",
+    ],
+    "q5": [
+        """
+SELECT COUNT(DISTINCT user_id) AS users FROM events WHERE event_name = 'task_created'
+   AND event_time BETWEEN '2025-03-01' AND '2025-03-31'
+""",
+        """
+SELECT COUNT(DISTINCT user_id) AS users FROM events WHERE event_name = 'task_created'
+   AND event_date BETWEEN '2025-03-01' AND '2025-04-01'
+""",
+        """
+SELECT COUNT(*) AS users FROM events WHERE event_name = 'task_created'
+   AND event_time >= '2025-03-01' AND event_time < '2025-04-01'
+""",
+    ],
+    "q6": [
+        """
+WITH june AS (SELECT user_id, event_date FROM events WHERE event_date >= '2025-06-01'),
+   daily AS (SELECT event_date, COUNT(*) AS dau FROM june GROUP BY event_date)
+   SELECT (SELECT AVG(1.0 * dau) FROM daily) AS avg_dau, (SELECT COUNT(DISTINCT user_id) FROM june) AS mau,
+   (SELECT AVG(1.0 * dau) FROM daily) / (SELECT COUNT(DISTINCT user_id) FROM june) AS stickiness
+""",
+        """
+WITH june AS (SELECT user_id, event_date FROM events WHERE event_date >= '2025-06-01'),
+   daily AS (SELECT event_date, COUNT(DISTINCT user_id) AS dau FROM june GROUP BY event_date)
+   SELECT AVG(1.0 * dau) AS avg_dau, SUM(dau) AS mau, AVG(1.0 * dau) / SUM(dau) AS stickiness FROM daily
+""",
+        """
+WITH june AS (SELECT user_id, event_date FROM events WHERE event_date > '2025-06-01'),
+   daily AS (SELECT event_date, COUNT(DISTINCT user_id) AS dau FROM june GROUP BY event_date)
+   SELECT (SELECT AVG(1.0 * dau) FROM daily) AS avg_dau, (SELECT COUNT(DISTINCT user_id) FROM june) AS mau,
+   (SELECT AVG(1.0 * dau) FROM daily) / (SELECT COUNT(DISTINCT user_id) FROM june) AS stickiness
+""",
+    ],
+    "q7": [
+        """
+WITH cohort AS (SELECT user_id FROM users WHERE signup_date >= '2025-02-01' AND signup_date < '2025-03-01')
+   SELECT CASE e.event_name WHEN 'signup' THEN 1 WHEN 'onboarding_complete' THEN 2
+          WHEN 'project_created' THEN 3 ELSE 4 END AS step, e.event_name, COUNT(DISTINCT e.user_id) AS users
+   FROM events e JOIN cohort c ON c.user_id = e.user_id
+   WHERE e.event_name IN ('signup', 'onboarding_complete', 'project_created', 'task_created')
+   GROUP BY e.event_name ORDER BY step
+""",
+        """
+WITH cohort AS (SELECT user_id, signup_at AS t1 FROM users WHERE signup_date >= '2025-02-01' AND signup_date < '2025-03-01'),
+   f AS (SELECT c.user_id, c.t1,
+     MIN(CASE WHEN e.event_name = 'onboarding_complete' THEN e.event_time END) AS t2,
+     MIN(CASE WHEN e.event_name = 'project_created' THEN e.event_time END) AS t3,
+     MIN(CASE WHEN e.event_name = 'task_created' THEN e.event_time END) AS t4
+     FROM cohort c JOIN events e ON e.user_id = c.user_id GROUP BY c.user_id, c.t1)
+   SELECT 1 AS step, 'signup' AS event_name, COUNT(*) AS users FROM f
+   UNION ALL SELECT 2, 'onboarding_complete', COUNT(t2) FROM f
+   UNION ALL SELECT 3, 'project_created', SUM(CASE WHEN t3 > t2 THEN 1 ELSE 0 END) FROM f
+   UNION ALL SELECT 4, 'task_created', SUM(CASE WHEN t4 > t3 AND t3 > t2 THEN 1 ELSE 0 END) FROM f
+   ORDER BY step
+""",
+        """
+WITH cohort AS (SELECT user_id, signup_at AS t1 FROM users WHERE signup_date >= '2025-02-01' AND signup_date < '2025-03-01'),
+   s2 AS (SELECT c.user_id, e.event_time AS t2 FROM cohort c JOIN events e ON e.user_id = c.user_id
+          AND e.event_name = 'onboarding_complete' AND e.event_time >= c.t1),
+   s3 AS (SELECT s.user_id, e.event_time AS t3 FROM s2 s JOIN events e ON e.user_id = s.user_id
+          AND e.event_name = 'project_created' AND e.event_time >= s.t2),
+   s4 AS (SELECT s.user_id FROM s3 s JOIN events e ON e.user_id = s.user_id
+          AND e.event_name = 'task_created' AND e.event_time >= s.t3)
+   SELECT 1 AS step, 'signup' AS event_name, COUNT(*) AS users FROM cohort
+   UNION ALL SELECT 2, 'onboarding_complete', COUNT(*) FROM s2
+   UNION ALL SELECT 3, 'project_created', COUNT(*) FROM s3
+   UNION ALL SELECT 4, 'task_created', COUNT(*) FROM s4 ORDER BY step
+""",
+    ],
+    "q8": [
+        """
+WITH cohort AS (SELECT user_id, channel FROM users WHERE signup_date >= '2025-01-01' AND signup_date < '2025-04-01'),
+   creators AS (SELECT DISTINCT user_id FROM events WHERE event_name = 'task_created')
+   SELECT c.channel, COUNT(*) AS users, COUNT(t.user_id) AS activated, 1.0 * COUNT(t.user_id) / COUNT(*) AS activation_rate
+   FROM cohort c JOIN creators t ON t.user_id = c.user_id GROUP BY c.channel ORDER BY activation_rate DESC
+""",
+        """
+WITH cohort AS (SELECT user_id, channel FROM users WHERE signup_date >= '2025-01-01' AND signup_date < '2025-04-01')
+   SELECT c.channel, COUNT(DISTINCT c.user_id) AS users, COUNT(e.user_id) AS activated,
+   1.0 * COUNT(e.user_id) / COUNT(DISTINCT c.user_id) AS activation_rate
+   FROM cohort c LEFT JOIN events e ON e.user_id = c.user_id AND e.event_name = 'task_created'
+   GROUP BY c.channel ORDER BY activation_rate DESC
+""",
+        """
+WITH cohort AS (SELECT user_id, channel FROM users WHERE signup_date >= '2025-01-01' AND signup_date < '2025-04-01'),
+   creators AS (SELECT DISTINCT user_id FROM events WHERE event_name = 'task_created')
+   SELECT c.channel, COUNT(*) AS users, COUNT(t.user_id) AS activated, 1.0 * COUNT(t.user_id) / COUNT(*) AS activation_rate
+   FROM cohort c LEFT JOIN creators t ON t.user_id = c.user_id GROUP BY c.channel ORDER BY activation_rate ASC
+""",
+    ],
+    "q9": [
+        """
+WITH calendar AS (
+    SELECT event_date AS day, ROW_NUMBER() OVER (ORDER BY event_date) - 1 AS day_no
+    FROM (SELECT DISTINCT event_date FROM events) AS d
+),
+cohort AS (
+    SELECT u.user_id, c.day_no AS signup_day, c.day_no / 7 AS cohort_week
+    FROM users AS u
+    JOIN calendar AS c ON c.day = u.signup_date
+    WHERE c.day_no < 84
+),
+active AS (
+    SELECT DISTINCT k.user_id, c.day_no - k.signup_day AS day_n
+    FROM cohort AS k
+    JOIN events AS e ON e.user_id = k.user_id
+    JOIN calendar AS c ON c.day = e.event_date
+)
+SELECT k.cohort_week,
+       COUNT(DISTINCT k.user_id) AS cohort_size,
+       1.0 * COUNT(DISTINCT CASE WHEN a.day_n >= 1 THEN a.user_id END)
+           / COUNT(DISTINCT k.user_id) AS d1,
+       1.0 * COUNT(DISTINCT CASE WHEN a.day_n >= 7 THEN a.user_id END)
+           / COUNT(DISTINCT k.user_id) AS d7,
+       1.0 * COUNT(DISTINCT CASE WHEN a.day_n >= 14 THEN a.user_id END)
+           / COUNT(DISTINCT k.user_id) AS d14,
+       1.0 * COUNT(DISTINCT CASE WHEN a.day_n >= 28 THEN a.user_id END)
+           / COUNT(DISTINCT k.user_id) AS d28
+FROM cohort AS k
+LEFT JOIN active AS a ON a.user_id = k.user_id AND a.day_n >= 1
+GROUP BY k.cohort_week
+ORDER BY k.cohort_week
+""",
+        """
+WITH calendar AS (
+    SELECT event_date AS day, ROW_NUMBER() OVER (ORDER BY event_date) AS day_no
+    FROM (SELECT DISTINCT event_date FROM events) AS d
+),
+cohort AS (
+    SELECT u.user_id, c.day_no AS signup_day, c.day_no / 7 AS cohort_week
+    FROM users AS u
+    JOIN calendar AS c ON c.day = u.signup_date
+    WHERE c.day_no < 84
+),
+active AS (
+    SELECT DISTINCT k.user_id, c.day_no - k.signup_day AS day_n
+    FROM cohort AS k
+    JOIN events AS e ON e.user_id = k.user_id
+    JOIN calendar AS c ON c.day = e.event_date
+)
+SELECT k.cohort_week,
+       COUNT(DISTINCT k.user_id) AS cohort_size,
+       1.0 * COUNT(DISTINCT CASE WHEN a.day_n = 1 THEN a.user_id END)
+           / COUNT(DISTINCT k.user_id) AS d1,
+       1.0 * COUNT(DISTINCT CASE WHEN a.day_n = 7 THEN a.user_id END)
+           / COUNT(DISTINCT k.user_id) AS d7,
+       1.0 * COUNT(DISTINCT CASE WHEN a.day_n = 14 THEN a.user_id END)
+           / COUNT(DISTINCT k.user_id) AS d14,
+       1.0 * COUNT(DISTINCT CASE WHEN a.day_n = 28 THEN a.user_id END)
+           / COUNT(DISTINCT k.user_id) AS d28
+FROM cohort AS k
+LEFT JOIN active AS a ON a.user_id = k.user_id AND a.day_n IN (1, 7, 14, 28)
+GROUP BY k.cohort_week
+ORDER BY k.cohort_week
+""",
+        """
+WITH calendar AS (
+    SELECT event_date AS day, ROW_NUMBER() OVER (ORDER BY event_date) - 1 AS day_no
+    FROM (SELECT DISTINCT event_date FROM events) AS d
+),
+cohort AS (
+    SELECT u.user_id, c.day_no AS signup_day, c.day_no / 7 AS cohort_week
+    FROM users AS u
+    JOIN calendar AS c ON c.day = u.signup_date
+    WHERE c.day_no < 84
+),
+active AS (
+    SELECT DISTINCT k.user_id, c.day_no - k.signup_day AS day_n
+    FROM cohort AS k
+    JOIN events AS e ON e.user_id = k.user_id
+    JOIN calendar AS c ON c.day = e.event_date
+)
+SELECT k.cohort_week,
+       COUNT(DISTINCT k.user_id) AS cohort_size,
+       1.0 * SUM(CASE WHEN a.day_n = 1 THEN 1 ELSE 0 END) / COUNT(*) AS d1,
+       1.0 * SUM(CASE WHEN a.day_n = 7 THEN 1 ELSE 0 END) / COUNT(*) AS d7,
+       1.0 * SUM(CASE WHEN a.day_n = 14 THEN 1 ELSE 0 END) / COUNT(*) AS d14,
+       1.0 * SUM(CASE WHEN a.day_n = 28 THEN 1 ELSE 0 END) / COUNT(*) AS d28
+FROM cohort AS k
+LEFT JOIN active AS a ON a.user_id = k.user_id AND a.day_n IN (1, 7, 14, 28)
+GROUP BY k.cohort_week
+ORDER BY k.cohort_week
+""",
+    ],
+    "q10": [
+        """
+WITH calendar AS (
+    SELECT event_date AS day, ROW_NUMBER() OVER (ORDER BY event_date) - 1 AS day_no
+    FROM (SELECT DISTINCT event_date FROM events) AS d
+),
+weekly AS (
+    SELECT c.day_no / 7 AS week, COUNT(*) AS signups
+    FROM users AS u
+    JOIN calendar AS c ON c.day = u.signup_date
+    WHERE c.day_no < 175
+    GROUP BY c.day_no / 7
+)
+SELECT week,
+       signups,
+       LEAD(signups) OVER (ORDER BY week) AS prev_signups,
+       SUM(signups) OVER (ORDER BY week ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+           AS cumulative_signups
+FROM weekly
+ORDER BY week
+""",
+        """
+WITH calendar AS (
+    SELECT event_date AS day, ROW_NUMBER() OVER (ORDER BY event_date) - 1 AS day_no
+    FROM (SELECT DISTINCT event_date FROM events) AS d
+),
+weekly AS (
+    SELECT c.day_no / 7 AS week, COUNT(*) AS signups
+    FROM users AS u
+    JOIN calendar AS c ON c.day = u.signup_date
+    WHERE c.day_no < 175
+    GROUP BY c.day_no / 7
+)
+SELECT week,
+       signups,
+       LAG(signups) OVER (ORDER BY week) AS prev_signups,
+       SUM(signups) OVER ()
+           AS cumulative_signups
+FROM weekly
+ORDER BY week
+""",
+        """
+WITH calendar AS (
+    SELECT event_date AS day, ROW_NUMBER() OVER (ORDER BY event_date) - 1 AS day_no
+    FROM (SELECT DISTINCT event_date FROM events) AS d
+),
+weekly AS (
+    SELECT c.day_no / 7 AS week, COUNT(*) AS signups
+    FROM users AS u
+    JOIN calendar AS c ON c.day = u.signup_date
+    WHERE c.day_no <= 175
+    GROUP BY c.day_no / 7
+)
+SELECT week,
+       signups,
+       LAG(signups) OVER (ORDER BY week) AS prev_signups,
+       SUM(signups) OVER (ORDER BY week ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+           AS cumulative_signups
+FROM weekly
+ORDER BY week
+""",
+    ],
+}
+
+# (question, index of the wrong query) -> words the learner must see from the PUBLIC check.
+TYPICAL_MESSAGES = {
+    ("q2", 0): "fan-out",
+    ("q4", 0): "IS NULL",
+    ("q4", 1): "integer division",
+    ("q5", 2): "counted events, not distinct users",
+    ("q6", 0): "instead of distinct users",
+    ("q6", 1): "counts a user once per active day",
+    ("q7", 0): "funnel gets wider",
+    ("q8", 0): "LEFT JOIN",
+    ("q8", 1): "counted task events",
+    ("q8", 2): "highest first",
+    ("q10", 0): "LEAD looks forward",
+    ("q10", 1): "running total",
+}
+
+
+def answer_source(question: str, sql: str) -> str:
+    return f'{question}_sql = """\n{sql}\n"""'
+
+
+def test_every_question_has_two_or_more_wrong_queries():
+    nb = notebooks.read(PATH)
+    tested = {gid.removesuffix("-tests") for gid in notebooks.autograded_test_ids(nb)}
+    assert tested == set(QUESTIONS) == set(WRONG)
+    points = sum(
+        float(m.get("points", 0))
+        for gid, m in notebooks.grade_cells(nb).items()
+        if gid in {f"{q}-tests" for q in QUESTIONS}
+    )
+    assert points >= 30
+    assert all(len(WRONG[q]) >= 2 for q in QUESTIONS)
+    # one hand-graded answer with its mark scheme in the source
+    manual = [m for m in notebooks.grade_cells(nb).values() if m["cell"].cell_type == "markdown"]
+    assert len(manual) == 1 and "Mark scheme" in manual[0]["cell"].source
+
+
+@pytest.mark.parametrize("k", [0, 1, 2])
+def test_wrong_queries_fail_in_the_notebook(orbit_db, k):
+    """The k-th wrong query of every question, substituted all at once, fails every question."""
+    answers = {q: answer_source(q, WRONG[q][k]) for q in QUESTIONS if k < len(WRONG[q])}
+    results = notebooks.run(PATH, answers)
+    for q in answers:
+        r = results[f"{q}-tests"]
+        assert not r.passed, f"{q}: wrong query {k} passed:\n{WRONG[q][k]}"
+        assert r.error.startswith("CheckFailed"), f"{q} wrong {k} crashed: {r.error}"
+        words = TYPICAL_MESSAGES.get((q, k))
+        if words:
+            assert words in r.error, f"{q} wrong {k}: public message lacks {words!r}: {r.error}"
+
+
+# ----------------------------------------------------------------- in-process, SQLite vs PostgreSQL
+
+
+def _cells():
+    nb = notebooks.read(PATH)
+    cells = notebooks.grade_cells(nb)
+    setup = "\n".join(
+        line for line in cells["setup"]["cell"].source.splitlines() if not line.startswith("%")
+    )
+    return setup, cells
+
+
+def _outcomes(engine, reseeded) -> dict[tuple[str, str], str]:
+    """Run every test cell in-process for the solution and each wrong query, on ``engine`` and
+    ``reseeded`` (standing in for tpmlab.data.engine() and reseeded_engine(2031))."""
+    setup, cells = _cells()
+    base: dict = {}
+    exec(setup.replace("eng = engine()", "eng = __engine__"), base | {"__engine__": engine}, base)
+    base["eng"] = engine
+    base["reseeded_engine"] = lambda seed: reseeded if seed == RESEED else pytest.fail(seed)
+    base["n_users"] = int(base["query"]("SELECT COUNT(*) AS n FROM users", engine)["n"].iloc[0])
+    out = {}
+    with _reference_results_cached():
+        for q in QUESTIONS:
+            _run_variants(q, cells, base, out)
+    return out
+
+
+@contextlib.contextmanager
+def _reference_results_cached():
+    """Run each hidden reference query once per engine (it is the same for every variant)."""
+    import tpmlab.sql.grading as grading
+
+    original, cache = grading.run_learner_query, {}
+
+    def cached(sql, engine, *, name="your query", **kwargs):
+        if name != "the reference query":
+            return original(sql, engine, name=name, **kwargs)
+        key = (sql, str(engine.url))
+        if key not in cache:
+            cache[key] = original(sql, engine, name=name, **kwargs)
+        return cache[key].copy()
+
+    grading.run_learner_query = cached
+    try:
+        yield
+    finally:
+        grading.run_learner_query = original
+
+
+def _run_variants(q, cells, base, out):
+    variants = {"solution": cells[q]["cell"].source}
+    variants |= {f"wrong{k}": answer_source(q, w) for k, w in enumerate(WRONG[q])}
+    for label, source in variants.items():
+        ns = dict(base)
+        exec(source, ns)
+        try:
+            exec(cells[f"{q}-tests"]["cell"].source, ns)
+            out[q, label] = "pass"
+        except CheckFailed as exc:
+            out[q, label] = "fail: " + str(exc).splitlines()[0][:200]
+
+
+def _expected_ok(outcomes):
+    for (q, label), result in outcomes.items():
+        if label == "solution":
+            assert result == "pass", f"{q} solution: {result}"
+        else:
+            assert result.startswith("fail"), f"{q} {label} passed"
+
+
+#: Two small copies of Orbit (seed, scale) used on both databases: one stands for
+#: tpmlab.data.engine(), the other for reseeded_engine(2031). Small keeps the load into
+#: PostgreSQL and the runs fast; the notebook tests above cover the default data on SQLite.
+PARITY_DATA = {"default": (RESEED, 0.25), "reseeded": (7, 0.1)}
+
+
+def _sqlite_copies():
+    from tpmlab.data import reseeded_engine
+
+    return {key: reseeded_engine(seed, scale) for key, (seed, scale) in PARITY_DATA.items()}
+
+
+@pytest.fixture(scope="module")
+def sqlite_outcomes():
+    engines = _sqlite_copies()
+    return _outcomes(engines["default"], engines["reseeded"])
+
+
+@pytest.fixture(scope="module")
+def pg_engines(pg_url):
+    """Orbit (default and re-seeded) loaded into two fresh PostgreSQL databases."""
+    import sqlalchemy as sa
+
+    from tpmlab.data import load_into
+    from tpmlab.sql.run import normalise_url
+
+    base = normalise_url(pg_url)
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    prefix = f"tpmlab_sql_{uuid.uuid4().hex[:8]}"
+    names = {"default": f"{prefix}_orbit", "reseeded": f"{prefix}_reseeded"}
+    sources = {key: eng.url.database for key, eng in _sqlite_copies().items()}
+    engines = {}
+    try:
+        for key, name in names.items():
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            url = sa.engine.make_url(base).set(database=name)
+            load_into(url.render_as_string(False), sources[key])
+            engines[key] = sa.create_engine(url.render_as_string(False))
+        yield engines
+    finally:
+        for eng in engines.values():
+            eng.dispose()
+        with admin.connect() as conn:
+            for name in names.values():
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_same_pass_fail_on_sqlite_and_postgresql(pg_engines, sqlite_outcomes):
+    """Every solution passes and every wrong query fails, on the same data in both databases."""
+    pg = _outcomes(pg_engines["default"], pg_engines["reseeded"])
+    assert pg.keys() == sqlite_outcomes.keys()
+    _expected_ok(sqlite_outcomes)
+    _expected_ok(pg)
+    differ = {
+        key: (sqlite_outcomes[key], pg[key])
+        for key in pg
+        if re.sub(r"on (SQLite|PostgreSQL)", "", pg[key])[:4]
+        != re.sub(r"on (SQLite|PostgreSQL)", "", sqlite_outcomes[key])[:4]
+    }
+    assert not differ
