@@ -11,7 +11,12 @@ folder is moved into place together with a marker recording what was graded. Con
   and skips what is done (the marker holds a hash of the submission, so a changed submission is
   graded again);
 - one broken, slow or hostile submission gets a recorded result (0 on its autograded items, a
-  review flag with the reason) and never stops the batch.
+  review flag with the reason) and never stops the batch;
+- each student's kernel runs in a bubblewrap sandbox (:mod:`tpmlab.grading.sandbox`): no
+  network, no view of the course, gradebook or other students, resource limits. ``sandbox=
+  "required"`` (what ``tpmlab-grade autograde`` uses) refuses to grade where the sandbox cannot
+  run; ``"auto"`` (the default of this function) falls back to unsandboxed kernels with a
+  warning; ``"off"`` (``--unsafe``) does not use it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -90,11 +96,18 @@ def _pids_with_token(token: str) -> list[int]:
 class _Worker:
     """One long-lived ``tpmlab.grading.worker`` process (see that module)."""
 
-    def __init__(self, course: Course):
+    def __init__(self, course: Course, jupyter_path: Path | None = None):
         self.token = uuid.uuid4().hex
         env = course.env()
         env["TPMLAB_WORKER_TOKEN"] = self.token
         env["TPMLAB_COURSE_ROOT"] = str(course.root)
+        self.sandbox_dir = None
+        if jupyter_path is not None:  # sandboxed: the kernelspec, and a short dir for sockets
+            self.sandbox_dir = tempfile.mkdtemp(prefix="tpmlab-sb-")
+            env["TPMLAB_SANDBOX_DIR"] = self.sandbox_dir
+            env["JUPYTER_PATH"] = os.pathsep.join(
+                p for p in [str(jupyter_path), env.get("JUPYTER_PATH", "")] if p
+            )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tpmlab.grading.worker"],
             cwd=course.root,
@@ -145,6 +158,8 @@ class _Worker:
             time.sleep(0.05)
         with contextlib.suppress(Exception):
             self.proc.wait(timeout=5)
+        if self.sandbox_dir:
+            shutil.rmtree(self.sandbox_dir, ignore_errors=True)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -258,9 +273,33 @@ def autograde(
     students: list[str] | None = None,
     force: bool = False,
     progress: bool = True,
+    sandbox: str = "auto",
+    unsafe: bool = False,
+    limits: dict | None = None,
 ) -> list[StudentResult]:
-    """Autograde every submission of ``assignment`` (or the named ``students``) in parallel."""
+    """Autograde every submission of ``assignment`` (or the named ``students``) in parallel.
+
+    ``sandbox``: "required" (refuse with :class:`~tpmlab.grading.sandbox.SandboxUnavailable`
+    where sandboxed kernels cannot run), "auto" (sandbox when possible, else warn and grade
+    unsandboxed) or "off"; ``unsafe=True`` is "off". ``limits`` overrides the sandbox's resource
+    limits (see :data:`tpmlab.grading.sandbox.LIMITS`).
+    """
+    from tpmlab.grading import sandbox as sb
+
     workers = workers or os.cpu_count() or 1
+    if sandbox not in ("required", "auto", "off"):
+        raise ValueError(f"sandbox must be 'required', 'auto' or 'off', not {sandbox!r}")
+    sandboxed = False
+    if not unsafe and sandbox != "off":
+        reason = sb.probe()
+        if reason and sandbox == "required":
+            sb.require()  # raises, saying how to install bubblewrap
+        elif reason:
+            warnings.warn(
+                f"Grading WITHOUT a sandbox: {reason} {sb.INSTALL_HINT}", UserWarning, stacklevel=2
+            )
+        sandboxed = not reason
+    job_limits = {**(limits or {}), "cpu": int((limits or {}).get("cpu", student_timeout))}
     course.ensure_assignment(assignment)
     submitted = course.submitted_students(assignment)
     todo = sorted(students) if students else submitted
@@ -293,6 +332,11 @@ def autograde(
     try:
         snapshot = work / "gradebook.db"
         course.export_sqlite_snapshot(snapshot, assignment, pending)
+        jupyter_path = None
+        if sandboxed and pending:
+            jupyter_path = work / "jupyter"
+            sb.install_kernelspec(jupyter_path)
+            sb.prepare_data(course.source_dir(assignment))
 
         local = threading.local()
         lock = threading.Lock()
@@ -300,7 +344,7 @@ def autograde(
         def job(student: str):
             worker = getattr(local, "worker", None)
             if worker is None or not worker.alive:
-                worker = local.worker = _Worker(course)
+                worker = local.worker = _Worker(course, jupyter_path)
                 with lock:
                     started_workers.append(worker)
             private_db = work / f"{student}.db"
@@ -315,6 +359,9 @@ def autograde(
                     "private_db": str(private_db),
                     "out_root": str(out_root),
                     "cell_timeout": cell_timeout,
+                    "sandbox": sandboxed,
+                    "source_dir": str(course.source_dir(assignment)),
+                    "limits": job_limits,
                 },
                 timeout=student_timeout,
             )
@@ -338,6 +385,7 @@ def autograde(
                         log,
                         timed_out,
                         seconds,
+                        sandboxed,
                     )
                 )
                 bar.update(1)
@@ -351,7 +399,9 @@ def autograde(
     return results
 
 
-def _finish(course, assignment, student, private_db, out_root, code, log, timed_out, seconds):
+def _finish(
+    course, assignment, student, private_db, out_root, code, log, timed_out, seconds, sandboxed
+):
     """Record one finished worker: gradebook first, then the autograded folder and marker."""
     src = course.submitted_dir(student, assignment)
     produced = out_root / student / assignment
@@ -364,6 +414,10 @@ def _finish(course, assignment, student, private_db, out_root, code, log, timed_
         reason = "nbgrader could not grade it: " + _explain(log)
     ok = not flags
     flags += review_submission(course, assignment, src)
+    if sandboxed and produced.exists():
+        from tpmlab.grading.sandbox import runtime_flags
+
+        flags += runtime_flags(produced)
     timestamp = course.submission_timestamp(student, assignment)
     score, max_score = _record(
         course, assignment, student, private_db if ok else None, flags, timestamp
@@ -378,6 +432,7 @@ def _finish(course, assignment, student, private_db, out_root, code, log, timed_
         "flags": flags,
         "reason": reason,
         "seconds": round(seconds, 3),
+        "sandboxed": sandboxed,
     }
     (produced / MARKER).write_text(json.dumps(marker, indent=1))
     if dest.exists():

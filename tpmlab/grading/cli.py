@@ -4,12 +4,17 @@ A thin layer over nbgrader for the whole loop::
 
     tpmlab-grade collect 01-sql-analytics --from downloads/ [--roster roster.txt]
     tpmlab-grade autograde 01-sql-analytics [--workers N] [--cell-timeout S] [--student-timeout S]
+                                            [--unsafe]
     tpmlab-grade feedback 01-sql-analytics
     tpmlab-grade export 01-sql-analytics        # CSVs in autograder/exports/
     tpmlab-grade report 01-sql-analytics        # HTML class report in autograder/reports/
 
 ``--course DIR`` selects another nbgrader course folder, ``--db URL`` another gradebook (for
 example PostgreSQL); both default to ``autograder/`` and its SQLite gradebook.
+
+``autograde`` runs every student's kernel in a bubblewrap sandbox (see
+``autograder/SECURITY.md``) and refuses to grade on a machine where it cannot, unless
+``--unsafe`` is given.
 """
 
 from __future__ import annotations
@@ -54,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--student", action="append", help="only this student (repeatable)")
     p.add_argument("--force", action="store_true", help="grade again even if unchanged")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="grade without the sandbox: students' code runs with your permissions",
+    )
 
     for name, text in [
         ("feedback", "write per-student HTML feedback"),
@@ -73,17 +83,29 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(report.lines()))
     elif args.command == "autograde":
         from tpmlab.grading.autograde import autograde
+        from tpmlab.grading.sandbox import SandboxUnavailable
 
-        results = autograde(
-            course,
-            args.assignment,
-            workers=args.workers,
-            cell_timeout=args.cell_timeout,
-            student_timeout=args.student_timeout,
-            students=args.student,
-            force=args.force,
-            progress=not args.no_progress,
-        )
+        if args.unsafe:
+            print(
+                "Grading WITHOUT a sandbox (--unsafe): students' code runs as you, with your "
+                "files, network and permissions.",
+                file=sys.stderr,
+            )
+        try:
+            results = autograde(
+                course,
+                args.assignment,
+                workers=args.workers,
+                cell_timeout=args.cell_timeout,
+                student_timeout=args.student_timeout,
+                students=args.student,
+                force=args.force,
+                progress=not args.no_progress,
+                sandbox="off" if args.unsafe else "required",
+                unsafe=args.unsafe,
+            )
+        except SandboxUnavailable as exc:
+            parser.exit(2, f"tpmlab-grade: {exc}\n")
         for r in results:
             flags = f"  flags: {'; '.join(r.flags)}" if r.flags else ""
             print(f"{r.student:<24} {r.status:<8} {r.score:g}/{r.max_score:g}{flags}")

@@ -9,6 +9,11 @@ private output folder given in the job.
 
 Every process the worker starts (the kernels) inherits ``TPMLAB_WORKER_TOKEN``, so the
 coordinator can find and kill all of them when a student runs past its time limit.
+
+A job with ``"sandbox": true`` forces the ``tpmlab-sandbox`` kernelspec and its IPC kernel
+manager (see :mod:`tpmlab.grading.sandbox`): the student's kernel runs in a bubblewrap sandbox
+whose scratch directory holds the assignment's data files only. If that kernelspec or the sandbox
+is missing, the kernel does not start and the job fails; it is never graded unsandboxed.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import io
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import traceback
 
 
@@ -33,6 +40,16 @@ def _grade(job: dict) -> dict:
     config.CourseDirectory.student_id = job["student"]
     config.Execute.timeout = job["cell_timeout"]
     config.Execute.interrupt_on_timeout = True
+    if job.get("sandbox"):
+        from tpmlab.grading import sandbox
+
+        config.Execute.kernel_name = sandbox.KERNEL_NAME
+        config.Execute.kernel_manager_class = "tpmlab.grading.sandbox.SandboxKernelManager"
+        config.KernelManager.transport = "ipc"
+        ipc_dir = tempfile.mkdtemp(prefix="job", dir=os.environ["TPMLAB_SANDBOX_DIR"])
+        os.environ["TPMLAB_SANDBOX_IPC_DIR"] = ipc_dir
+        os.environ["TPMLAB_SANDBOX_FILES"] = job["source_dir"]
+        os.environ["TPMLAB_SANDBOX_LIMITS"] = json.dumps(job.get("limits", {}))
     config.Autograde.force = True
     config.Autograde.create_student = True
     log_stream = io.StringIO()
@@ -48,6 +65,9 @@ def _grade(job: dict) -> dict:
     except BaseException as exc:  # nbgrader raises NbGraderException; a kernel death others
         log.error("%s: %s", type(exc).__name__, exc)
         ok = False
+    finally:
+        if job.get("sandbox"):
+            shutil.rmtree(os.environ.pop("TPMLAB_SANDBOX_IPC_DIR"), ignore_errors=True)
     return {"student": job["student"], "ok": ok, "log": log_stream.getvalue()[-4000:]}
 
 

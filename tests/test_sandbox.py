@@ -1,0 +1,360 @@
+"""Sandboxed kernels: an adversarial class graded through the real autograder.
+
+One batch holds honest students and one hostile submission per attack (read the gradebook, the
+source or another student's files; write outside the scratch directory; reach the network; fork
+bomb; exhaust memory; leave a process running; shadow numpy with a submitted file; flood the
+output; kill the kernel). Every hostile submission must score 0 on the question it attacks and be
+flagged, every honest one its exact score; the gradebook between merges, the source, the
+submissions and the installed package must be unchanged.
+
+These tests need bubblewrap and root (``sudo apt-get install bubblewrap``); they skip elsewhere,
+and fail instead of skipping where ``TPMLAB_REQUIRE_SANDBOX=1`` (CI).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.grading_fixtures import ASSIGNMENT, NOTEBOOK, RIGHT, make_course, student_notebook
+from tpmlab.grading import autograde as autograde_module
+from tpmlab.grading import sandbox
+from tpmlab.grading.autograde import autograde
+from tpmlab.grading.course import Course
+from tpmlab.grading.report import grades_table
+from tpmlab.paths import REPO_ROOT
+
+REASON = sandbox.probe()
+needs_sandbox = pytest.mark.skipif(
+    REASON is not None, reason=f"needs bubblewrap and root: {REASON}"
+)
+pytestmark = pytest.mark.sandbox
+
+MARKER = f"tpmlab-bg-{uuid.uuid4().hex[:12]}"
+NPROC = 48
+
+
+def _tree_sha(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _file_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _attacks(course: Course, port: int) -> dict:
+    """student -> (q1 answer, expected score, expected flag substrings, extra files)."""
+    root = course.root
+    targets = [
+        str(root / "gradebook.db"),
+        str(course.source_dir(ASSIGNMENT) / NOTEBOOK),
+        str(course.submitted_dir("alice", ASSIGNMENT) / NOTEBOOK),
+        str(root / "nbgrader_config.py"),
+        "/root/.bash_history",
+        "/etc/shadow",
+    ]
+    read = (
+        "import glob\n"
+        f"targets = {targets!r}\n"
+        f"targets += glob.glob({str(root)!r} + '/tpmlab-grade-*/*.db')\n"
+        "readable = []\n"
+        "for t in targets:\n"
+        "    try:\n"
+        "        text = open(t, errors='replace').read()\n"
+        "        readable.append(t)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print('READABLE:', readable)\n"
+        "import re\n"
+        "found = [re.search(r'sentinel_7f3a = (\\d+)', open(t).read()) for t in readable]\n"
+        "signups = next((int(m.group(1)) for m in found if m), None)"
+    )
+    write = (
+        "written = []\n"
+        f"for t in [{str(root / 'gradebook.db')!r}, {str(course.source_dir(ASSIGNMENT) / NOTEBOOK)!r},\n"
+        f"          {str(REPO_ROOT / 'tpmlab' / 'PWNED.py')!r}, '/tmp/' + {MARKER!r}]:\n"
+        "    try:\n"
+        "        with open(t, 'a') as f:\n"
+        "            f.write('pwned')\n"
+        "        written.append(t)\n"
+        "    except OSError as e:\n"
+        "        print(t, e)\n"
+        "print('WRITTEN:', written)\n"
+        "open('big.bin', 'wb').write(b'0' * 200_000_000)"
+    )
+    net = (
+        "import socket\n"
+        f"socket.create_connection(('127.0.0.1', {port}), timeout=3).sendall(b'leak')\n"
+        "signups = 200"
+    )
+    fork = (
+        "import os, time\n"
+        "children = []\n"
+        "try:\n"
+        "    for _ in range(5000):\n"
+        "        pid = os.fork()\n"
+        "        if pid == 0:\n"
+        "            time.sleep(30)\n"
+        "            os._exit(0)\n"
+        "        children.append(pid)\n"
+        "finally:\n"
+        "    print('FORKED:', len(children))"
+    )
+    memory = "hoard = bytearray(8 * 1024**3)\nsignups = 200"
+    background = (
+        "import subprocess\n"
+        "subprocess.Popen(['python', '-c', "
+        f"'import os, time; os.setsid(); time.sleep(600)  # {MARKER}'])\n"
+        "signups = None"
+    )
+    flood = "for i in range(60_000):\n    print(i, 'x' * 60)\nsignups = None"
+    shadow = "import numpy as np\nsignups = int(np.int64(200))"
+    return {
+        "h_read": (read, 8, ["course files"], {}),
+        "h_write": (write, 8, ["course files", "sandbox refused: write outside"], {}),
+        "h_net": (net, 8, ["sockets", "sandbox refused: network"], {}),
+        "h_fork": (fork, 8, ["process spawning", "sandbox refused: process limit"], {}),
+        "h_memory": (memory, 8, ["sandbox refused: memory limit"], {}),
+        "h_background": (background, 8, ["subprocess"], {}),
+        "h_flood": (flood, 8, ["sandbox refused: output flood"], {}),
+        "h_exit": ("import os\nos._exit(0)", 0, ["error", "os._exit"], {}),
+        # the submitted numpy.py would print SHADOWED and break int64 if it were imported
+        "h_shadow": (
+            shadow,
+            10,
+            ["extra file: numpy.py"],
+            {"numpy.py": "print('SHADOWED')\nint64 = lambda x: 999\n"},
+        ),
+    }
+
+
+HONEST = {
+    "alice": (RIGHT, 10),
+    "carol": ({**RIGHT, "q3": "growth = (120 - 80) / 80"}, 5),
+    "dave": ({**RIGHT, "q1": "signups = 120"}, 8),
+    # reads the assignment's data file from the working directory and queries Orbit's database
+    "nora": (
+        {
+            **RIGHT,
+            "q1": "import pandas as pd\nfrom tpmlab.data import engine\n"
+            "n = int(pd.read_sql('SELECT COUNT(*) AS n FROM users', engine()).n[0])\n"
+            "signups = int(open('signups.txt').read()) if n > 0 else 0",
+        },
+        10,
+    ),
+}
+
+
+class _Listener:
+    """A TCP server on the grader's localhost that records every connection."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.running = True
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self):
+        self.running = False
+        self.sock.close()
+
+
+def _survivors() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if MARKER.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, orbit_db):
+    if REASON is not None:
+        pytest.skip(f"needs bubblewrap and root: {REASON}")
+    root = tmp_path_factory.mktemp("sandbox")
+    course = Course(make_course(root))
+    (course.source_dir(ASSIGNMENT) / "signups.txt").write_text("200\n")
+    listener = _Listener()
+    attacks = _attacks(course, listener.port)
+    for student, (answers, _) in HONEST.items():
+        _submit(course, student, answers)
+    for student, (attack, _, _, extra) in attacks.items():
+        folder = _submit(course, student, {**RIGHT, "q1": attack})
+        for name, text in extra.items():
+            (folder / name).write_text(text)
+    course.ensure_assignment(ASSIGNMENT)
+
+    protected = {
+        "exercises": lambda: _tree_sha(course.source_root),
+        "submitted": lambda: _tree_sha(course.root / "submitted"),
+        "manifest": lambda: _file_sha(orbit_db.parent / "manifest.json"),
+        "database": lambda: (orbit_db.stat().st_size, orbit_db.stat().st_mtime_ns),
+    }
+    before = {name: f() for name, f in protected.items()}
+
+    # between two merges of the coordinator nothing may touch the course gradebook
+    gradebook = course.root / "gradebook.db"
+    state = {"sha": _file_sha(gradebook), "merges": 0, "changed_between_merges": []}
+    real_record = autograde_module._record
+
+    def checked_record(course_, assignment, student, *args, **kwargs):
+        if _file_sha(gradebook) != state["sha"]:
+            state["changed_between_merges"].append(student)
+        out = real_record(course_, assignment, student, *args, **kwargs)
+        state["sha"] = _file_sha(gradebook)
+        state["merges"] += 1
+        return out
+
+    autograde_module._record = checked_record
+    try:
+        results = autograde(
+            course,
+            ASSIGNMENT,
+            workers=2,
+            cell_timeout=20,
+            student_timeout=120,
+            progress=False,
+            sandbox="required",
+            limits={"nproc": NPROC, "memory": 2 * 1024**3},
+        )
+    finally:
+        autograde_module._record = real_record
+        listener.close()
+    after = {name: f() for name, f in protected.items()}
+    return {
+        "course": course,
+        "results": {r.student: r for r in results},
+        "attacks": attacks,
+        "before": before,
+        "after": after,
+        "gradebook": state,
+        "connections": listener.connections,
+        "survivors": _survivors(),
+    }
+
+
+def _submit(course: Course, student: str, answers: dict) -> Path:
+    folder = course.submitted_dir(student, ASSIGNMENT)
+    folder.mkdir(parents=True)
+    (folder / "timestamp.txt").write_text("2025-07-01 12:00:00.000000 UTC")
+    nbformat.write(student_notebook(answers), str(folder / NOTEBOOK))
+    return folder
+
+
+def _outputs(course: Course, student: str) -> str:
+    path = course.autograded_dir(student, ASSIGNMENT) / NOTEBOOK
+    if not path.exists():
+        return ""
+    nb = nbformat.read(str(path), as_version=4)
+    return json.dumps([c.get("outputs", []) for c in nb.cells])
+
+
+@needs_sandbox
+def test_honest_students_get_exact_scores(graded):
+    for student, (_, score) in HONEST.items():
+        r = graded["results"][student]
+        assert r.status == "graded" and r.score == score and r.max_score == 10, r
+        assert not r.flags, f"{student} flagged: {r.flags}"
+    marker = json.loads(
+        (graded["course"].autograded_dir("alice", ASSIGNMENT) / ".tpmlab-graded.json").read_text()
+    )
+    assert marker["sandboxed"] is True
+
+
+@needs_sandbox
+def test_hostile_students_score_zero_on_attacked_items_and_are_flagged(graded):
+    table = grades_table(graded["course"], ASSIGNMENT).set_index(["student", "question"])
+    for student, (_, score, flags, _) in graded["attacks"].items():
+        r = graded["results"][student]
+        assert r.score == score, f"{student}: {r.score} != {score} ({r})"
+        assert table.loc[(student, "q1-tests"), "score"] == 0 or student == "h_shadow", student
+        for flag in flags:
+            assert any(flag in f for f in r.flags), f"{student}: no flag {flag!r} in {r.flags}"
+
+
+@needs_sandbox
+def test_sandbox_hides_the_course_and_blocks_writes(graded):
+    course = graded["course"]
+    assert "READABLE: []" in _outputs(course, "h_read")
+    # only the sandbox's own tmpfs /tmp is writable, and it vanishes with the kernel
+    assert f"WRITTEN: ['/tmp/{MARKER}']" in _outputs(course, "h_write")
+    assert not (REPO_ROOT / "tpmlab" / "PWNED.py").exists()
+    assert not Path("/tmp", MARKER).exists()
+    for name, value in graded["before"].items():
+        assert graded["after"][name] == value, f"{name} changed during grading"
+    state = graded["gradebook"]
+    assert state["merges"] == len(graded["results"])
+    assert not state["changed_between_merges"], (
+        f"the gradebook changed outside the coordinator's merges: {state}"
+    )
+
+
+@needs_sandbox
+def test_no_network_limits_hold_and_nothing_survives(graded):
+    course = graded["course"]
+    assert graded["connections"] == 0, "a sandboxed kernel reached the grader's localhost"
+    forked = _outputs(course, "h_fork").split("FORKED: ")[1].split("\\n")[0]
+    assert int(forked) < NPROC, f"the process limit did not hold: {forked} forks"
+    assert "MemoryError" in _outputs(course, "h_memory")
+    assert "File too large" in _outputs(course, "h_write")
+    assert graded["survivors"] == [], "a process started by a submission outlived its grading"
+    flood = course.autograded_dir("h_flood", ASSIGNMENT) / NOTEBOOK
+    assert flood.stat().st_size < 1_000_000, "the output flood was not capped"
+    assert "SHADOWED" not in _outputs(course, "h_shadow"), "a submitted numpy.py was imported"
+
+
+def test_grading_refuses_without_sandbox_unless_unsafe(monkeypatch, tmp_path, capsys):
+    from tpmlab.grading import cli
+
+    monkeypatch.setattr(sandbox, "probe", lambda: "bubblewrap (`bwrap`) is not installed.")
+    course = Course(make_course(tmp_path))
+    with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap"):
+        autograde(course, ASSIGNMENT, sandbox="required", progress=False)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--course", str(course.root), "autograde", ASSIGNMENT, "--no-progress"])
+    assert exc.value.code == 2
+    assert "apt-get install bubblewrap" in capsys.readouterr().err
+    # --unsafe grades (nothing is submitted here) without probing
+    assert cli.main(["--course", str(course.root), "autograde", ASSIGNMENT, "--unsafe"]) == 0
+    assert "WITHOUT a sandbox" in capsys.readouterr().err
+
+
+def test_launcher_refuses_a_kernel_without_ipc(tmp_path, capsys):
+    connection = tmp_path / "kernel.json"
+    connection.write_text(json.dumps({"transport": "tcp", "ip": "127.0.0.1", "shell_port": 1}))
+    assert sandbox.main(["-f", str(connection)]) == 3
+    assert "IPC transport" in capsys.readouterr().err
+
+
+def test_kernelspec_forces_the_launcher(tmp_path):
+    folder = sandbox.install_kernelspec(tmp_path)
+    spec = json.loads((folder / "kernel.json").read_text())
+    assert spec["argv"][1:4] == ["-m", "tpmlab.grading.sandbox", "-f"]
+    assert spec["interrupt_mode"] == "message"

@@ -1,0 +1,563 @@
+"""Sandboxed kernels for autograding: each student's code runs in a bubblewrap jail.
+
+The autograder forces the kernelspec ``tpmlab-sandbox`` (see :func:`install_kernelspec`), whose
+command is this module's launcher: ``python -m tpmlab.grading.sandbox -f {connection_file}``.
+The launcher runs as the grader (root) and starts ``ipykernel`` inside ``bwrap`` with:
+
+- new PID, IPC, UTS, cgroup and **network** namespaces (no network at all, not even the
+  grader's localhost), a new session (no terminal injection), and ``--die-with-parent``: when
+  the kernel ends, every process the submission started ends with it;
+- a read-only view of the system (``/usr``, the library links, a few files of ``/etc``), the
+  Python installation, the virtualenv, the ``tpmlab`` package and Orbit's datasets; nothing else
+  of the machine: no course folder, no gradebook, no notebooks, no other student, no ``/root``;
+- a private scratch directory as the working directory, holding a fresh copy of the assignment's
+  data files only (never the notebooks, never files the student submitted), and size-limited
+  tmpfs ``/tmp`` and home;
+- an unprivileged user of its own: each running sandbox takes a free uid from a range reserved
+  for the grader (``61000-61127`` by default, ``TPMLAB_SANDBOX_UID_BASE`` moves it), with no
+  capabilities and ``no_new_privs``;
+- resource limits (``RLIMIT_AS``, ``NPROC``, ``FSIZE``, ``NOFILE``, ``CPU``);
+- the kernel's sockets are ZMQ ``ipc://`` files in a directory shared with the grader (the
+  connection file's directory, absolute and unique per worker), because TCP cannot cross the
+  network namespace.
+
+The launcher refuses to start a kernel that is not configured for IPC, and any failure to build
+the sandbox is a kernel that does not start: grading then fails loudly, never silently
+unsandboxed. :func:`probe` checks a machine before a batch; :func:`require` turns its answer into
+an error that says how to install bubblewrap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tpmlab import paths
+from tpmlab.errors import TPMLabError
+
+KERNEL_NAME = "tpmlab-sandbox"
+UID_BASE = int(os.environ.get("TPMLAB_SANDBOX_UID_BASE", "61000"))
+UID_SLOTS = 128
+WORKDIR = "/assignment"  # the scratch directory, as the kernel sees it
+HOME = "/home/student"
+MIB = 1024 * 1024
+
+#: Default limits; the worker passes the CPU limit (the per-student time limit) per job.
+LIMITS = {
+    "memory": 2048 * MIB,  # address space, bytes
+    "nproc": 128,  # processes and threads of the sandbox's uid
+    "fsize": 64 * MIB,  # largest file it may write, bytes
+    "nofile": 256,  # open files
+    "cpu": 300,  # CPU seconds
+    "tmpfs": 256 * MIB,  # size of /tmp and of the home directory
+}
+
+INSTALL_HINT = (
+    "Grade on a Linux machine as root with bubblewrap installed (Debian/Ubuntu: "
+    "`sudo apt-get install bubblewrap`), then run the command again as root. Only if this "
+    "machine and account hold nothing of value may you grade unsandboxed with `--unsafe`."
+)
+
+# Files of /etc a Python kernel reads; the rest of /etc (and every secret in it) is not mounted.
+ETC_FILES = [
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "timezone",
+    "fonts",
+    "ssl",
+    "ca-certificates",
+    "mime.types",
+    "nsswitch.conf",
+    "host.conf",
+    "hosts",
+    "alternatives",
+    "matplotlibrc",
+]
+
+
+class SandboxUnavailable(TPMLabError):
+    """This machine cannot run sandboxed kernels (no bubblewrap, not root, ...)."""
+
+
+# ---- what the sandbox sees --------------------------------------------------------------------
+def _python_dirs() -> list[Path]:
+    """The Python installation, the virtualenv and the tpmlab package (all read-only)."""
+    dirs = {
+        Path(sys.base_prefix).resolve(),
+        Path(sys.prefix).resolve(),
+        Path(sys.executable).resolve().parent.parent,
+        Path(__file__).resolve().parent.parent,  # the tpmlab package
+    }
+    # an interpreter outside its prefix (a symlinked venv python) needs its own directory
+    return sorted(d for d in dirs if d.exists())
+
+
+def _data_dir() -> Path | None:
+    folder = paths.data_dir()
+    return folder if folder.is_dir() else None
+
+
+def bwrap_args(
+    uid: int,
+    scratch: Path,
+    meta: Path,
+    shared: list[Path],
+    limits: dict,
+    env: dict[str, str],
+) -> list[str]:
+    """The ``bwrap ... setpriv ...`` prefix of a sandboxed command.
+
+    ``scratch`` becomes the working directory; ``meta`` holds the generated passwd/group files
+    and the kernel's copy of its connection file; ``shared`` are read-write directories seen at
+    the same path inside (the IPC socket directory).
+    """
+    args = [
+        "bwrap",
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--hostname",
+        "grader",
+        "--clearenv",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "CAP_SETUID",
+        "--cap-add",
+        "CAP_SETGID",
+        "--cap-add",
+        "CAP_SETPCAP",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+    ]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    # bwrap makes missing mount points 0700 (root): the kernel must be able to traverse them
+    args += ["--perms", "0755", "--dir", "/etc", "--perms", "0755", "--dir", "/run"]
+    for name in ETC_FILES:
+        if (Path("/etc") / name).exists():
+            args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    args += ["--ro-bind", str(meta / "passwd"), "/etc/passwd"]
+    args += ["--ro-bind", str(meta / "group"), "/etc/group"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    size = str(limits["tmpfs"])
+    args += ["--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
+    args += ["--perms", "0755", "--dir", "/home"]
+    args += ["--perms", "0777", "--size", size, "--tmpfs", HOME]  # the only user is the student
+    made: set[str] = set()
+    for folder in _python_dirs():
+        args += [*_parents(folder, made), "--ro-bind", str(folder), str(folder)]
+    data = _data_dir()
+    if data is not None:
+        args += [*_parents(data, made), "--ro-bind", str(data), str(data)]
+    for folder in shared:
+        args += [*_parents(folder, made), "--bind", str(folder), str(folder)]
+    args += ["--ro-bind", str(meta), "/run/tpmlab"]
+    args += ["--bind", str(scratch), WORKDIR, "--chdir", WORKDIR]
+    for key, value in env.items():
+        args += ["--setenv", key, value]
+    args += [
+        "--",
+        shutil.which("setpriv") or "/usr/bin/setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+        "--",
+    ]
+    return args
+
+
+def _parents(path: Path, made: set[str]) -> list[str]:
+    """bwrap makes missing mount points private (0700); make them traversable (0755)."""
+    out = []
+    for parent in reversed(path.parents):
+        if str(parent) in ("/", "/tmp", "/home") or str(parent) in made:
+            continue
+        made.add(str(parent))
+        out += ["--perms", "0755", "--dir", str(parent)]
+    return out
+
+
+def sandbox_env(uid: int) -> dict[str, str]:
+    """The whole environment of the kernel (bwrap clears everything else)."""
+    venv_bin = str(Path(sys.executable).parent)
+    env = {
+        "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": HOME,
+        "USER": "student",
+        "LOGNAME": "student",
+        "LANG": "C.UTF-8",
+        "TMPDIR": "/tmp",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": "/tmp/matplotlib",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "TPMLAB_SANDBOXED": "1",
+    }
+    # the coordinator finds (and kills) everything of a worker by this token
+    for key in ("TPMLAB_WORKER_TOKEN", "TPMLAB_DATA_DIR"):
+        if os.environ.get(key):
+            env[key] = os.environ[key]
+    return env
+
+
+def _write_identity(meta: Path, uid: int) -> None:
+    (meta / "passwd").write_text(
+        "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+        f"student:x:{uid}:{uid}:student:{HOME}:/usr/sbin/nologin\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    )
+    (meta / "group").write_text(f"root:x:0:\nstudent:x:{uid}:\nnogroup:x:65534:\n")
+    for name in ("passwd", "group"):
+        os.chmod(meta / name, 0o644)
+
+
+def _private_dir(name: str) -> Path:
+    """A root-owned directory under the temporary folder that nobody else can have planted."""
+    path = Path(tempfile.gettempdir()) / name
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o711)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise SandboxUnavailable(
+            f"{path} exists but is not a private directory of this user.",
+            f"Remove {path} and run the grader again.",
+        )
+    return path
+
+
+class _UidSlot:
+    """A uid of the reserved range that no other running sandbox holds (a file lock)."""
+
+    def __init__(self):
+        locks = _private_dir("tpmlab-sandbox-slots")
+        for slot in range(UID_SLOTS):
+            fd = os.open(locks / f"{slot}.lock", os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self.fd, self.uid = fd, UID_BASE + slot
+            return
+        raise SandboxUnavailable(
+            f"All {UID_SLOTS} sandbox user ids are in use.", "Grade with fewer workers."
+        )
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def copy_assignment_files(source: Path | None, scratch: Path) -> None:
+    """The assignment's data files (everything but notebooks and caches) into ``scratch``."""
+    if source is None or not source.is_dir():
+        return
+    skip = {".ipynb_checkpoints", "__pycache__", "feedback"}
+    for path in source.rglob("*"):
+        rel = path.relative_to(source)
+        if path.is_symlink() or any(p in skip or p.startswith(".") for p in rel.parts):
+            continue
+        if path.is_dir():
+            (scratch / rel).mkdir(parents=True, exist_ok=True)
+        elif path.suffix != ".ipynb":
+            (scratch / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, scratch / rel)
+
+
+def _chown_tree(root: Path, uid: int) -> None:
+    os.chown(root, uid, uid)
+    for path in root.rglob("*"):
+        os.chown(path, uid, uid, follow_symlinks=False)
+
+
+def _set_limits(limits: dict):
+    def apply():
+        for res, value in [
+            (resource.RLIMIT_AS, limits["memory"]),
+            (resource.RLIMIT_NPROC, limits["nproc"]),
+            (resource.RLIMIT_FSIZE, limits["fsize"]),
+            (resource.RLIMIT_NOFILE, limits["nofile"]),
+            (resource.RLIMIT_CPU, limits["cpu"]),
+            (resource.RLIMIT_CORE, 0),
+        ]:
+            resource.setrlimit(res, (value, value))
+
+    return apply
+
+
+def limits_from_env() -> dict:
+    limits = dict(LIMITS)
+    with contextlib.suppress(ValueError, TypeError):
+        limits.update(json.loads(os.environ.get("TPMLAB_SANDBOX_LIMITS", "{}")))
+    return limits
+
+
+class Sandbox:
+    """One sandbox: a uid, a private scratch directory, and the ``bwrap`` command around it."""
+
+    def __init__(self, shared: list[Path] = (), files_from: Path | None = None, limits=None):
+        self.limits = limits or limits_from_env()
+        self.slot = _UidSlot()
+        self.uid = self.slot.uid
+        # under the worker's directory when there is one: the coordinator removes it even when it
+        # has to kill the launcher
+        base = os.environ.get("TPMLAB_SANDBOX_DIR")
+        self.root = Path(tempfile.mkdtemp(prefix="box-", dir=base if base else None))
+        self.meta = self.root / "meta"
+        self.scratch = self.root / "scratch"
+        self.meta.mkdir(mode=0o755)
+        self.scratch.mkdir()
+        os.chmod(self.meta, 0o755)  # whatever the umask: the kernel reads it
+        _write_identity(self.meta, self.uid)
+        copy_assignment_files(files_from, self.scratch)
+        _chown_tree(self.scratch, self.uid)
+        os.chmod(self.scratch, 0o711)  # bwrap (root, no capabilities) must enter it
+        self.shared = [Path(p) for p in shared]
+        for folder in self.shared:
+            os.chown(folder, self.uid, self.uid)
+            os.chmod(folder, 0o700)
+
+    def command(self, argv: list[str]) -> list[str]:
+        env = sandbox_env(self.uid)
+        return [
+            *bwrap_args(self.uid, self.scratch, self.meta, self.shared, self.limits, env),
+            *argv,
+        ]
+
+    def popen(self, argv: list[str], **kwargs) -> subprocess.Popen:
+        return subprocess.Popen(self.command(argv), preexec_fn=_set_limits(self.limits), **kwargs)
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.slot.release()
+
+
+def _kernel_manager_class():
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    class SandboxKernelManager(AsyncKernelManager):
+        """A kernel manager whose kernels talk over ``ipc://`` sockets in a fresh private
+        directory (absolute, unique per kernel), the only channel that crosses the sandbox's
+        network namespace. The worker selects it with ``Execute.kernel_manager_class``."""
+
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        def _ip_default(self) -> str:
+            base = os.environ.get("TPMLAB_SANDBOX_IPC_DIR") or tempfile.gettempdir()
+            return str(Path(tempfile.mkdtemp(prefix="k", dir=base)) / "kernel")
+
+    SandboxKernelManager.__module__ = __name__
+    return SandboxKernelManager
+
+
+def __getattr__(name: str):
+    # ``SandboxKernelManager`` is built on first use: the kernel launcher (this module's main)
+    # starts faster without importing jupyter_client.
+    if name == "SandboxKernelManager":
+        cls = globals()["SandboxKernelManager"] = _kernel_manager_class()
+        return cls
+    raise AttributeError(name)
+
+
+def prepare_data(source: Path) -> list[Path]:
+    """Build, outside the sandbox, the re-seeded copies of Orbit that ``source``'s hidden tests
+    open (``reseeded_engine(2031)``): inside, the datasets folder is read-only."""
+    from tpmlab import data
+
+    built = []
+    pattern = re.compile(r"reseeded_engine\(\s*(\d+)\s*(?:,\s*(?:scale\s*=\s*)?([0-9.]+)\s*)?\)")
+    wanted = set()
+    for nb in sorted(Path(source).glob("*.ipynb")):
+        for seed, scale in pattern.findall(nb.read_text()):
+            wanted.add((int(seed), float(scale) if scale else 0.25))
+    for seed, scale in sorted(wanted):
+        data.reseeded_engine(seed, scale).dispose()
+        built.append(data.reseeded_path(seed, scale))
+    return built
+
+
+#: What a sandbox refusal looks like in a cell's output, and the flag it earns.
+REFUSALS = {
+    "MemoryError": "memory limit",
+    "[Errno 11] Resource temporarily unavailable": "process limit",
+    "[Errno 27] File too large": "file size limit",
+    "[Errno 24] Too many open files": "open files limit",
+    "[Errno 30] Read-only file system": "write outside the scratch directory",
+    "[Errno 13] Permission denied": "permission denied",
+    "[Errno 101] Network is unreachable": "network",
+    "[Errno 111] Connection refused": "network",
+    "[Errno -3] Temporary failure in name resolution": "network",
+    "... Output truncated ...": "output flood",
+}
+
+
+def runtime_flags(folder: Path) -> list[str]:
+    """Review flags for the sandbox limits a graded submission ran into (read from the
+    outputs of the autograded notebooks in ``folder``)."""
+    import nbformat
+
+    found: list[str] = []
+    for path in sorted(Path(folder).glob("*.ipynb")):
+        try:
+            nb = nbformat.read(str(path), as_version=4)
+        except Exception:  # an unreadable notebook is flagged elsewhere
+            continue
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                text = out.get("text", "") if out.get("output_type") == "stream" else ""
+                if out.get("output_type") == "error":
+                    text = f"{out.get('ename')}: {out.get('evalue')}"
+                for needle, label in REFUSALS.items():
+                    flag = f"sandbox refused: {label}"
+                    if needle in text and flag not in found:
+                        found.append(flag)
+    return found
+
+
+# ---- checks before a batch --------------------------------------------------------------------
+def probe() -> str | None:
+    """None when sandboxed kernels work on this machine, else the reason they do not."""
+    if sys.platform != "linux":
+        return "sandboxed kernels need Linux (bubblewrap)."
+    if shutil.which("bwrap") is None:
+        return "bubblewrap (`bwrap`) is not installed."
+    if shutil.which("setpriv") is None:
+        return "`setpriv` (util-linux) is not installed."
+    if os.geteuid() != 0:
+        return "the grader must run as root to give each student's kernel a user of its own."
+    try:
+        box = Sandbox()
+    except (OSError, TPMLabError) as exc:
+        return f"the sandbox could not be prepared: {exc}"
+    try:
+        code = "import os, socket; print(os.getuid(), os.getcwd(), socket.gethostname())"
+        proc = box.popen(
+            [sys.executable, "-I", "-c", code],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return "a trivial sandboxed command did not finish in 60 s."
+        expected = f"{box.uid} {WORKDIR} grader"
+        if proc.returncode != 0 or out.strip() != expected:
+            detail = (err.strip().splitlines() or ["no output"])[-1]
+            return f"bubblewrap could not start a sandbox here ({detail})."
+        return None
+    finally:
+        box.close()
+
+
+def require(unsafe: bool = False) -> bool:
+    """True when grading will be sandboxed; raise :class:`SandboxUnavailable` when it cannot be
+    and the instructor did not pass ``unsafe``. With ``unsafe`` the sandbox is not used."""
+    if unsafe:
+        return False
+    reason = probe()
+    if reason:
+        raise SandboxUnavailable(
+            f"Autograding runs students' code, and it cannot be sandboxed here: {reason}",
+            INSTALL_HINT,
+        )
+    return True
+
+
+def install_kernelspec(prefix: Path) -> Path:
+    """Write the ``tpmlab-sandbox`` kernelspec under ``prefix/kernels`` (put ``prefix`` on
+    ``JUPYTER_PATH``); returns its folder."""
+    folder = Path(prefix) / "kernels" / KERNEL_NAME
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-m", "tpmlab.grading.sandbox", "-f", "{connection_file}"],
+        "display_name": "Python 3 (tpmlab grading sandbox)",
+        "language": "python",
+        # signals cannot reach a kernel in another PID namespace: interrupt by message
+        "interrupt_mode": "message",
+        "metadata": {"debugger": False},
+    }
+    (folder / "kernel.json").write_text(json.dumps(spec, indent=1))
+    return folder
+
+
+# ---- the kernel launcher ----------------------------------------------------------------------
+def _fail(message: str) -> int:
+    print(f"tpmlab sandbox: {message}", file=sys.stderr, flush=True)
+    return 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tpmlab.grading.sandbox -f CONNECTION_FILE``: ipykernel inside the sandbox."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) != 2 or argv[0] != "-f":
+        return _fail("usage: python -m tpmlab.grading.sandbox -f CONNECTION_FILE")
+    connection_file = Path(argv[1]).resolve()
+    info = json.loads(connection_file.read_text())
+    if info.get("transport") != "ipc" or not os.path.isabs(info.get("ip", "")):
+        return _fail(
+            "the sandboxed kernel needs the IPC transport with an absolute path "
+            "(KernelManager.transport = 'ipc'); refusing to start it."
+        )
+    socket_dir = Path(info["ip"]).parent
+    if len(info["ip"]) > 95:
+        return _fail(f"the IPC socket path {info['ip']} is too long for a unix socket.")
+    try:
+        reason = None if os.geteuid() == 0 and shutil.which("bwrap") else "no bwrap or not root"
+        if reason:
+            return _fail(f"cannot sandbox this kernel: {reason}. {INSTALL_HINT}")
+        files = os.environ.get("TPMLAB_SANDBOX_FILES")
+        box = Sandbox(shared=[socket_dir], files_from=Path(files) if files else None)
+    except (OSError, TPMLabError) as exc:
+        return _fail(f"cannot prepare the sandbox: {exc}")
+    try:
+        conn_copy = box.meta / "kernel.json"
+        conn_copy.write_text(json.dumps(info))
+        os.chown(conn_copy, box.uid, box.uid)
+        os.chmod(conn_copy, 0o400)
+        proc = box.popen(
+            [sys.executable, "-m", "ipykernel_launcher", "-f", "/run/tpmlab/kernel.json"],
+            stdin=subprocess.DEVNULL,
+        )
+
+        def stop(signum, frame):
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()  # bwrap's --die-with-parent takes the whole sandbox down
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts arrive as messages
+        return proc.wait()
+    finally:
+        box.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
