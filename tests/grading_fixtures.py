@@ -81,6 +81,7 @@ CLASS = {
     "kim": ("missing", 0, ["missing notebook"]),
     "leo": ("extra-file", 10, ["extra file: notes.txt"]),
     "mia": ({**RIGHT, "q1": "import os\nos._exit(0)"}, 0, ["suspicious code: os._exit"]),
+    "nina": ("symlink", 0, ["unsafe file"]),  # a full solution beside a link out of the folder
 }
 
 
@@ -127,6 +128,9 @@ def write_submissions(course: Path) -> None:
             path.write_text('{"cells": [ this is not json')
         elif kind == "missing":
             (folder / "notes.txt").write_text("I forgot the notebook")
+        elif kind == "symlink":
+            nbformat.write(student_notebook(RIGHT), str(path))
+            (folder / "answers.txt").symlink_to("/etc/hostname")
         elif kind == "extra-file":
             nbformat.write(student_notebook(RIGHT), str(path))
             (folder / "notes.txt").write_text("extra")

@@ -90,7 +90,8 @@ def test_rerun_is_idempotent_and_regrades_changed_submissions(graded):
     course, _ = graded[2]
     before = grades_table(course, ASSIGNMENT).reset_index(drop=True)
     again = _grade(course, 2)
-    assert {r.status for r in again.values()} == {"skipped"}
+    # unchanged submissions are skipped; a refused one (nina's link) is refused again, cheaply
+    assert {s: r.status for s, r in again.items() if r.status != "skipped"} == {"nina": "failed"}
     pd.testing.assert_frame_equal(before, grades_table(course, ASSIGNMENT).reset_index(drop=True))
     # bob resubmits a full solution: only he is graded again, once
     import nbformat
@@ -99,7 +100,7 @@ def test_rerun_is_idempotent_and_regrades_changed_submissions(graded):
     nbformat.write(student_notebook(RIGHT), str(path))
     third = _grade(course, 2)
     assert third["bob"].status == "graded" and third["bob"].score == 10
-    assert {s for s, r in third.items() if r.status != "skipped"} == {"bob"}
+    assert {s for s, r in third.items() if r.status != "skipped"} == {"bob", "nina"}
     table = grades_table(course, ASSIGNMENT)
     assert len(table) == len(before), "re-grading must not duplicate rows"
 
@@ -129,7 +130,7 @@ def test_export_and_class_report(graded, tmp_path):
     assert set(questions["question"]) == {"q1-tests", "q2-tests", "q3-tests", "memo"}
     html = class_report(course, ASSIGNMENT, tmp_path / "report.html").read_text()
     assert "data:image/png;base64," in html
-    for student in ("judy", "kim", "henry", "mia"):
+    for student in ("judy", "kim", "henry", "mia", "nina"):
         assert student in html.split("Flagged for review")[1].split("All students")[0]
 
 
@@ -191,3 +192,56 @@ def test_postgres_gradebook_gives_the_same_grades(graded, tmp_path, pg_database_
     a = grades_table(graded[1][0], ASSIGNMENT).reset_index(drop=True)
     b = grades_table(course, ASSIGNMENT).reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_grader_killed_mid_batch_loses_and_duplicates_nothing(tmp_path):
+    """kill -9 of `tpmlab-grade autograde` after its first student; the re-run finishes the
+    batch, each student has exactly one graded submission with the exact score."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import tests.grading_fixtures as fx
+
+    course = Course(make_course(tmp_path))
+    honest = {s: CLASS[s] for s in ("alice", "bob", "carol", "dave", "erin")}
+    original = fx.CLASS
+    fx.CLASS = honest
+    try:
+        write_submissions(course.root)
+    finally:
+        fx.CLASS = original
+    cmd = [
+        sys.executable,
+        "-m",
+        "tpmlab.grading",
+        "--course",
+        str(course.root),
+        "autograde",
+        ASSIGNMENT,
+        "--workers",
+        "1",
+        "--unsafe",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    markers = lambda: list((course.root / "autograded").glob("*/ps1/.tpmlab-graded.json"))  # noqa: E731
+    deadline = time.monotonic() + 240
+    while not markers() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the grader finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(markers())
+    assert 1 <= done_before < len(honest)
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    table = grades_table(course, ASSIGNMENT)
+    assert len(table) == len(honest) * 4, "each student graded exactly once"
+    totals = table[table["autograded"]].groupby("student")["score"].sum().to_dict()
+    assert totals == {s: float(v[1]) for s, v in honest.items()}
+    assert rerun.stdout.count("skipped") == done_before

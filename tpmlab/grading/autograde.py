@@ -312,6 +312,21 @@ def autograde(
                 StudentResult(student, "failed", reason="no submission", flags=["missing"])
             )
             continue
+        unsafe_files = [
+            p.relative_to(src).as_posix()
+            for p in src.rglob("*")
+            if p.is_symlink() or not (p.is_file() or p.is_dir())
+        ]
+        if unsafe_files:
+            # a link or device could make the grader read files outside the submission
+            reason = f"not graded: links or special files in the submission ({unsafe_files})"
+            _, max_score = _record(course, assignment, student, None, ["unsafe file"], None)
+            results.append(
+                StudentResult(
+                    student, "failed", max_score=max_score, flags=["unsafe file"], reason=reason
+                )
+            )
+            continue
         marker = _read_marker(course.autograded_dir(student, assignment))
         if not force and marker and marker.get("hash") == submission_hash(src):
             results.append(

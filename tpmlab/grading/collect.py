@@ -91,10 +91,14 @@ def _safe_extract(archive: Path, dest: Path, report: CollectReport) -> bool:
 
 
 def _notebooks(folder: Path) -> dict[str, Path]:
+    """Regular notebook files under ``folder``; symlinks and devices are never followed."""
     return {
         p.name: p
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.suffix == ".ipynb" and ".ipynb_checkpoints" not in p.parts
+        if not p.is_symlink()
+        and p.is_file()
+        and p.suffix == ".ipynb"
+        and ".ipynb_checkpoints" not in p.parts
     }
 
 
@@ -119,6 +123,9 @@ def _scan(source: Path, assignment: str, work: Path, report: CollectReport) -> l
     out: list[Candidate] = []
     for entry in sorted(source.iterdir()):
         if entry.name.startswith(".") or entry.name == "__MACOSX":
+            continue
+        if entry.is_symlink():
+            report.problems.append(f"{entry.name}: a symbolic link; skipped")
             continue
         if entry.is_dir() and (entry / HANDIN_MANIFEST).exists():
             found = _from_handin(entry, assignment, entry.name, report)
