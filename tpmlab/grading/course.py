@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -129,10 +130,21 @@ class Course:
             stamp.write_text(key)
 
     def export_sqlite_snapshot(self, path: Path, assignment: str, students: list[str]) -> None:
-        """A fresh SQLite gradebook holding just this assignment and these students: what each
-        grading worker starts from."""
+        """A SQLite gradebook holding this assignment and these students: what each grading
+        worker starts from. A copy of the course gradebook when that is SQLite (fast, and
+        registered by :meth:`ensure_assignment`); otherwise a new one made by nbgrader."""
         url = f"sqlite:///{path}"
-        self.ensure_assignment(assignment, db_url=url)
+        main = self.db_url.removeprefix("sqlite:///")
+        if self.db_url.startswith("sqlite:///") and Path(main).is_file():
+            source = sqlite3.connect(main)
+            target = sqlite3.connect(path)
+            try:
+                source.backup(target)  # a consistent copy even while others read it
+            finally:
+                target.close()
+                source.close()
+        else:
+            self.ensure_assignment(assignment, db_url=url)
         with Gradebook(url, self.course_id) as gb:
             for student in students:
                 gb.update_or_create_student(student)
