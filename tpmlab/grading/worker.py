@@ -40,6 +40,8 @@ def _grade(job: dict) -> dict:
     config.CourseDirectory.student_id = job["student"]
     config.Execute.timeout = job["cell_timeout"]
     config.Execute.interrupt_on_timeout = True
+    # Outputs are collected before shutdown; a graceful kernel shutdown only costs time here.
+    config.Execute.shutdown_kernel = "immediate"
     if job.get("sandbox"):
         from tpmlab.grading import sandbox
 
