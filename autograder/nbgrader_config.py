@@ -50,6 +50,19 @@ c.GenerateFeedback.preprocessors = [
     "tpmlab.grading.feedback.HideHiddenTests",
 ]
 
+# Hidden tests record answers; they are judged here, in the grading process, against the answer
+# key built from the source notebook, never inside the student's kernel (tpmlab.grading.keys).
+c.Autograde.autograde_preprocessors = [
+    "nbgrader.preprocessors.Execute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "tpmlab.grading.keys.TrustedScoring",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
 # A submission that deleted a test cell gets it back before grading (and is flagged for review).
 c.OverwriteCells.add_missing_cells = True
 # A cell past its time limit is interrupted and recorded as an error; the notebook goes on.

@@ -33,8 +33,9 @@ SOURCE = notebook(
             "check_defined(globals(), 'signups')\n"
             "check_range(signups, 1, 10_000, 'signups', 'Add the two days.')\n"
             "### BEGIN HIDDEN TESTS\n"
-            f"{HIDDEN_SENTINEL} = 200\n"
-            f"assert signups == {HIDDEN_SENTINEL}, 'signups is wrong'\n"
+            "from tpmlab.scoring import answer\n"
+            f"{HIDDEN_SENTINEL} = signups\n"
+            f"answer('signups', {HIDDEN_SENTINEL})\n"
             "### END HIDDEN TESTS",
         ),
         answer(
@@ -46,14 +47,17 @@ SOURCE = notebook(
             "q2-tests",
             3,
             "assert abs(conversion(1, 4) - 0.25) < 1e-9, 'conversion(1, 4) should be 0.25'\n"
-            "### BEGIN HIDDEN TESTS\nassert conversion(3, 4) == 0.75\n### END HIDDEN TESTS",
+            "### BEGIN HIDDEN TESTS\nfrom tpmlab.scoring import answer\n"
+            "answer('3 of 4', conversion(3, 4))\n### END HIDDEN TESTS",
         ),
         answer("q3", "### BEGIN SOLUTION\ngrowth = (80 - 120) / 120\n### END SOLUTION"),
         tests(
             "q3-tests",
             5,
             "from tpmlab.checks import check_number\n"
-            "check_number(growth, -1/3, 'growth', rel=1e-6, hint='(new - old) / old')",
+            "check_number(growth, -1/3, 'growth', rel=1e-6, hint='(new - old) / old')\n"
+            "### BEGIN HIDDEN TESTS\nfrom tpmlab.scoring import answer\n"
+            "answer('growth', growth, rel=1e-6)\n### END HIDDEN TESTS",
         ),
         md("**Memo (4 points).** Write one sentence for the CEO."),
         manual("memo", 4, "Full marks: states the drop and a next step."),

@@ -3,7 +3,10 @@
 One batch holds honest students and one hostile submission per attack (read the gradebook, the
 source or another student's files; write outside the scratch directory; reach the network; fork
 bomb; exhaust memory; leave a process running; shadow numpy with a submitted file; flood the
-output; kill the kernel). Every hostile submission must score 0 on the question it attacks and be
+output; kill the kernel) and per way of forging a pass inside the kernel (an always-equal
+object, patched check helpers, an input transformer that rewrites the test cells, a number
+appended for partial credit, a swallowed exception, answer records forged outside and inside a
+test cell). Every hostile submission must score 0 on the question it attacks and be
 flagged, every honest one its exact score; the gradebook between merges, the source, the
 submissions and the installed package must be unchanged.
 
@@ -28,6 +31,7 @@ from tpmlab.grading import autograde as autograde_module
 from tpmlab.grading import sandbox
 from tpmlab.grading.autograde import autograde
 from tpmlab.grading.course import Course
+from tpmlab.grading.keys import key_dir
 from tpmlab.grading.report import grades_table
 from tpmlab.paths import REPO_ROOT
 
@@ -67,6 +71,7 @@ def _attacks(course: Course, port: int) -> dict:
         "import glob\n"
         f"targets = {targets!r}\n"
         f"targets += glob.glob({str(root)!r} + '/tpmlab-grade-*/*.db')\n"
+        f"targets += glob.glob({str(key_dir())!r} + '/*.json')\n"
         "readable = []\n"
         "for t in targets:\n"
         "    try:\n"
@@ -119,7 +124,70 @@ def _attacks(course: Course, port: int) -> dict:
     )
     flood = "for i in range(60_000):\n    print(i, 'x' * 60)\nsignups = None"
     shadow = "import numpy as np\nsignups = int(np.int64(200))"
+    # scoring the kernel cannot forge: each of these passed its test cell when hidden tests
+    # compared inside the student's kernel; now the grader judges the recorded answers
+    always_equal = (
+        "class Two(int):\n"
+        "    def __eq__(self, other):\n"
+        "        return True\n"
+        "    __hash__ = int.__hash__\n"
+        "signups = Two(5)"
+    )
+    patched = (
+        "import tpmlab.checks, tpmlab.scoring\n"
+        "tpmlab.checks.check_range = lambda *args, **kwargs: None\n"
+        "tpmlab.checks.check_defined = lambda *args, **kwargs: None\n"
+        "tpmlab.scoring.answer = lambda *args, **kwargs: None\n"
+        "signups = 'lots'"
+    )
+    transformer = (
+        "ip = get_ipython()\n"
+        "def skip_tests(lines):\n"
+        "    return ['pass\\n'] if any('check' in line for line in lines) else lines\n"
+        "ip.input_transformers_post.append(skip_tests)\n"
+        "signups = 1"
+    )
+    partial = (
+        "ip = get_ipython()\n"
+        "def full_marks(lines):\n"
+        "    hidden = any('HIDDEN' in line for line in lines)\n"
+        "    return lines + ['\\n2\\n'] if hidden else lines\n"
+        "ip.input_transformers_post.append(full_marks)\n"
+        "signups = 1"
+    )
+    swallow = (
+        "get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)\nsignups = 1"
+    )
+    record = "{'application/vnd.tpmlab.answer+json': {'key': %r, 'value': %r}}"
+    forged_outside = (
+        "from IPython.display import display\n"
+        f"display({record % ('signups', 200)}, raw=True)\n"
+        "signups = 1"
+    )
+    forged_inside = {
+        "q2": "def conversion(paid, users):\n"
+        "    from IPython.display import display\n"
+        f"    display({record % ('3 of 4', 0.75)}, raw=True)\n"
+        "    return 0.25 if (paid, users) == (1, 4) else 0.5"
+    }
     return {
+        "t_always_equal": (always_equal, 8, ["__eq__ override"], {}),
+        "t_patched_helpers": (patched, 0, ["patched course helpers"], {}),
+        "t_input_transformer": (transformer, 3, ["input transformers"], {}),
+        "t_partial_credit": (partial, 8, ["input transformers"], {}),
+        "t_swallow_errors": (swallow, 8, ["exception handler"], {}),
+        "t_forged_outside": (
+            forged_outside,
+            8,
+            ["tampering suspected: answer records outside"],
+            {},
+        ),
+        "t_forged_inside": (
+            forged_inside,
+            7,
+            ["tampering suspected: answer '3 of 4' recorded"],
+            {},
+        ),
         "h_read": (read, 8, ["course files"], {}),
         "h_write": (write, 8, ["course files", "sandbox refused: write outside"], {}),
         "h_net": (net, 8, ["sockets", "sandbox refused: network"], {}),
@@ -206,7 +274,8 @@ def graded(tmp_path_factory, orbit_db):
     for student, (answers, _) in HONEST.items():
         _submit(course, student, answers)
     for student, (attack, _, _, extra) in attacks.items():
-        folder = _submit(course, student, {**RIGHT, "q1": attack})
+        answers = attack if isinstance(attack, dict) else {"q1": attack}
+        folder = _submit(course, student, {**RIGHT, **answers})
         for name, text in extra.items():
             (folder / name).write_text(text)
     course.ensure_assignment(ASSIGNMENT)
@@ -294,7 +363,8 @@ def test_hostile_students_score_zero_on_attacked_items_and_are_flagged(graded):
     for student, (_, score, flags, _) in graded["attacks"].items():
         r = graded["results"][student]
         assert r.score == score, f"{student}: {r.score} != {score} ({r})"
-        assert table.loc[(student, "q1-tests"), "score"] == 0 or student == "h_shadow", student
+        attacked = "q2-tests" if student == "t_forged_inside" else "q1-tests"
+        assert table.loc[(student, attacked), "score"] == 0 or student == "h_shadow", student
         for flag in flags:
             assert any(flag in f for f in r.flags), f"{student}: no flag {flag!r} in {r.flags}"
 
@@ -302,6 +372,7 @@ def test_hostile_students_score_zero_on_attacked_items_and_are_flagged(graded):
 @needs_sandbox
 def test_sandbox_hides_the_course_and_blocks_writes(graded):
     course = graded["course"]
+    assert list(key_dir().glob("*.json")), "no answer key was built before grading"
     assert "READABLE: []" in _outputs(course, "h_read")
     # only the sandbox's own tmpfs /tmp is writable, and it vanishes with the kernel
     assert f"WRITTEN: ['/tmp/{MARKER}']" in _outputs(course, "h_write")

@@ -342,6 +342,13 @@ def autograde(
             continue
         pending.append(student)
 
+    if pending:
+        # the answer keys come from running the solution here, in the trusted process; a source
+        # whose solution fails its own tests stops the batch before any student is graded
+        from tpmlab.grading.keys import load_key
+
+        for name in course.source_notebooks(assignment):
+            load_key(course.source_dir(assignment) / name)
     work = Path(tempfile.mkdtemp(prefix="tpmlab-grade-", dir=course.root))
     started_workers: list[_Worker] = []
     try:
@@ -429,6 +436,10 @@ def _finish(
         reason = "nbgrader could not grade it: " + _explain(log)
     ok = not flags
     flags += review_submission(course, assignment, src)
+    if produced.exists():
+        from tpmlab.grading.keys import scoring_flags
+
+        flags += scoring_flags(produced)
     if sandboxed and produced.exists():
         from tpmlab.grading.sandbox import runtime_flags
 

@@ -2,8 +2,9 @@
 
 This is what the test suite uses to prove that an assignment is sound: the solution passes every
 test cell, the released version fails every one, and each plausible wrong answer fails the
-question it targets. Scoring follows nbgrader's rule for autograded test cells: full points when
-the cell runs without an error, zero otherwise.
+question it targets. Scoring is the grader's: the hidden tests' recorded answers are judged
+against the source notebook's answer key (:mod:`tpmlab.grading.keys`), then nbgrader's rule for
+autograded test cells applies: full points when the cell shows no error, zero otherwise.
 """
 
 from __future__ import annotations
@@ -94,8 +95,13 @@ def execute(nb, cwd: str | Path, timeout: int = 120):
     return nb
 
 
-def results(executed_nb) -> dict[str, CellResult]:
-    """Per-test-cell results of an executed notebook (nbgrader's all-or-nothing rule)."""
+def results(executed_nb, key: dict | None = None) -> dict[str, CellResult]:
+    """Per-test-cell results of an executed notebook (nbgrader's all-or-nothing rule), after
+    judging its recorded answers with ``key`` when one is given."""
+    if key is not None:
+        from tpmlab.grading.keys import judged_copy
+
+        executed_nb = judged_copy(executed_nb, key)
     out = {}
     for gid in autograded_test_ids(executed_nb):
         meta = grade_cells(executed_nb)[gid]
@@ -117,11 +123,15 @@ def run(
     timeout: int = 120,
 ) -> dict[str, CellResult]:
     """Execute the source notebook at ``path`` (or its released version) with optional
-    substituted answers, in the notebook's own folder, and return per-test-cell results."""
+    substituted answers, in the notebook's own folder, and return per-test-cell results judged
+    with the source's answer key."""
+    from tpmlab.grading.keys import load_key
+
     path = Path(path)
+    key = load_key(path)
     nb = read(path)
     if released:
         nb = release(nb)
     if answers:
         nb = substitute(nb, answers)
-    return results(execute(nb, cwd=path.parent, timeout=timeout))
+    return results(execute(nb, cwd=path.parent, timeout=timeout), key)

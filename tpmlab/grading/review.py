@@ -22,6 +22,8 @@ SUSPICIOUS = {
     "subprocess": re.compile(r"\bsubprocess\b|os\.system|os\.popen"),
     "sockets": re.compile(r"\bsocket\b"),
     "__eq__ override": re.compile(r"def\s+__eq__|def\s+__bool__"),
+    "patched course helpers": re.compile(r"\btpmlab(\.\w+)+\s*=[^=]|\bsetattr\(\s*tpmlab"),
+    "exception handler": re.compile(r"set_custom_exc|\bshowtraceback\b|sys\.excepthook"),
     "course files": re.compile(r"gradebook|nbgrader_config|/submitted/|/autograded/|/exercises/"),
     "process spawning": re.compile(r"os\.fork|os\.spawn|os\.setsid|multiprocessing"),
 }
