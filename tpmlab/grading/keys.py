@@ -331,7 +331,9 @@ def _compare(got, exp, rel, abs_, ordered):
 
 
 # ---- judging a student's notebook -------------------------------------------------------------
-def _judge_cell(records: list, expected: list[dict], gid: str) -> tuple[list[str], list[str]]:
+def judge_records(records: list, expected: list[dict], gid: str) -> tuple[list[str], list[str]]:
+    """Compare the answers one test cell recorded with its part of the key (``key["cells"]
+    [gid]``): (reasons it fails, empty when it passes; review flags)."""
     reasons, flags = [], []
     bad = [r for r in records if not _valid_record(r)]
     if bad:
@@ -378,7 +380,7 @@ def judge(nb, key: dict) -> tuple[dict[str, list[str]], list[str]]:
                 flags.append("tampering suspected: answer records outside the hidden tests")
             cell.outputs = others
             continue
-        reasons, cell_flags = _judge_cell(records, key["cells"][gid], gid)
+        reasons, cell_flags = judge_records(records, key["cells"][gid], gid)
         flags += cell_flags
         others = [o for o in others if o.get("output_type") != "execute_result"]
         if reasons:
