@@ -50,10 +50,12 @@ c.GenerateFeedback.preprocessors = [
     "tpmlab.grading.feedback.HideHiddenTests",
 ]
 
-# Hidden tests record answers; they are judged here, in the grading process, against the answer
-# key built from the source notebook, never inside the student's kernel (tpmlab.grading.keys).
+# Autograding runs each student's kernel in the bubblewrap sandbox (tpmlab.grading.execute;
+# without bubblewrap it refuses, unless TPMLAB_GRADE_UNSAFE=1). Hidden tests record answers; they
+# are judged here, in the grading process, against the answer key built from the source
+# notebook, never inside the student's kernel (tpmlab.grading.keys).
 c.Autograde.autograde_preprocessors = [
-    "nbgrader.preprocessors.Execute",
+    "tpmlab.grading.execute.SandboxedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "tpmlab.grading.keys.TrustedScoring",

@@ -429,3 +429,68 @@ def test_kernelspec_forces_the_launcher(tmp_path):
     spec = json.loads((folder / "kernel.json").read_text())
     assert spec["argv"][1:4] == ["-m", "tpmlab.grading.sandbox", "-f"]
     assert spec["interrupt_mode"] == "message"
+
+
+ALWAYS_EQUAL = (
+    "class Two(int):\n"
+    "    def __eq__(self, other):\n"
+    "        return True\n"
+    "    __hash__ = int.__hash__\n"
+    "signups = Two(5)\n"
+    "import os\n"
+    "print('SANDBOXED:', os.environ.get('TPMLAB_SANDBOXED'))"
+)
+
+
+@needs_sandbox
+def test_plain_nbgrader_autograde_is_sandboxed_and_judged_outside_the_kernel(tmp_path, orbit_db):
+    """The course's nbgrader_config.py makes stock ``nbgrader autograde`` use the sandbox and
+    the trusted judge too, not only ``tpmlab-grade``."""
+    course = Course(make_course(tmp_path))
+    _submit(
+        course,
+        "alice",
+        {
+            **RIGHT,
+            "q1": RIGHT["q1"] + "\nimport os\n"
+            "print('SANDBOXED:', os.environ.get('TPMLAB_SANDBOXED'))",
+        },
+    )
+    _submit(course, "mallory", {**RIGHT, "q1": ALWAYS_EQUAL})
+    course.ensure_assignment(ASSIGNMENT)
+    course.nbgrader("autograde", ASSIGNMENT)
+    scores = grades_table(course, ASSIGNMENT).groupby("student")["score"].sum().to_dict()
+    assert scores == {"alice": 10, "mallory": 8}, scores
+    for student in ("alice", "mallory"):
+        assert "SANDBOXED: 1" in _outputs(course, student), f"{student} ran unsandboxed"
+    assert "HiddenTestFailed" in _outputs(course, "mallory")
+    assert "answer+json" not in _outputs(course, "alice"), "answer records left in the notebook"
+
+
+def test_plain_nbgrader_autograde_refuses_without_the_sandbox(tmp_path):
+    """Without bubblewrap (here: not on PATH) stock ``nbgrader autograde`` grades nobody and
+    says how to install it; ``TPMLAB_GRADE_UNSAFE=1`` is the explicit way round."""
+    import subprocess
+    import sys
+
+    course = Course(make_course(tmp_path))
+    _submit(course, "alice", RIGHT)
+    course.ensure_assignment(ASSIGNMENT)
+    env = course.env()
+    env["PATH"] = str(Path(sys.executable).parent)  # no /usr/bin: no bwrap, no setpriv
+    env.pop("TPMLAB_GRADE_UNSAFE", None)
+    cmd = [sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT]
+    refused = subprocess.run(cmd, cwd=course.root, env=env, capture_output=True, text=True)
+    output = refused.stdout + refused.stderr
+    assert "apt-get install bubblewrap" in output, output[-2000:]
+    assert "TPMLAB_GRADE_UNSAFE=1" in output
+    table = grades_table(course, ASSIGNMENT)
+    assert table.empty or table["score"].fillna(0).sum() == 0, table
+    assert "SANDBOXED" not in _outputs(course, "alice")
+
+    env["TPMLAB_GRADE_UNSAFE"] = "1"
+    cmd.append("--force")
+    graded = subprocess.run(cmd, cwd=course.root, env=env, capture_output=True, text=True)
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    scores = grades_table(course, ASSIGNMENT).groupby("student")["score"].sum().to_dict()
+    assert scores == {"alice": 10}, scores

@@ -1,5 +1,9 @@
 """The module 5 assignment: the solution passes, the released version fails, and plausible wrong
-answers (unit slips, mean instead of percentile, series vs parallel...) fail their question."""
+answers (unit slips, mean instead of percentile, series vs parallel...) fail their question.
+
+Hidden tests record answers that the grader judges against the solution's answer key, outside the
+learner's kernel: a wrong answer that the public checks let through fails with
+``HiddenTestFailed: '<key>' is ..., expected ...``, naming the probe that caught it."""
 
 from __future__ import annotations
 
@@ -113,3 +117,91 @@ def test_plausible_wrong_answers_fail(data_ready, wrong):
     res = nbs.run(PATH, wrong)
     passed = [q for q in QUESTIONS if res[q].passed]
     assert not passed, f"wrong answers accepted for {passed}"
+    # a worded public check or a hidden answer judged wrong, never a crash
+    for q in QUESTIONS:
+        assert res[q].error.startswith(("CheckFailed: ", "HiddenTestFailed: ")), (q, res[q].error)
+
+
+# Wrong answers that pass every public check, so only the hidden answers can catch them: each
+# question's failure must name the probe (answer key) that caught it.
+HIDDEN_ONLY = {
+    "q1": ("q1_rps = 800_000 * 25 * 4 / 100_000", ["requests per second"]),  # 14% off
+    "q2": (WRONG_B["q2"], ["terabytes after 3 years"]),  # TiB with binary MB: 4.6% off
+    "q3": (WRONG_B["q3"], ["egress in Mbps"]),  # median size, not mean
+    "q4": (  # p90 reported as p95
+        PCT.format(
+            body='import numpy as _np\n    p = _np.percentile(df["latency_ms"], [50, 90, 99])\n'
+            '    return {"p50": p[0], "p95": p[1], "p99": p[2]}'
+        ),
+        ["lognormal sample p95"],
+    ),
+    "q5": (  # < instead of <=: the probe has a request at exactly 300 ms
+        SLI.format(
+            body='g = df[df["method"] == "GET"]\n'
+            '    return float((g["latency_ms"] < threshold_ms).mean())'
+        ),
+        ["GETs and POSTs, 300 ms"],
+    ),
+    "q6": (  # the slo argument ignored: right for June's 99.5%, wrong for the probe's 99%
+        BUDGET.format(body='return 1 - int((df["status"] >= 500).sum()) / (0.005 * len(df))'),
+        ["404s and 503s, SLO 99%"],
+    ),
+    "q7": (  # ts <= end: the window takes in the first error at its end
+        BURN.replace('df["ts"] < end', 'df["ts"] <= end').format(
+            body='return float((inside["status"] >= 500).mean() / (1 - slo))'
+        ),
+        ["window ending at the first error"],
+    ),
+    "q8": (
+        "q8_hit_rate = cache.simulate_lru(cache.sample_keys(cache.zipf_popularity(5_000, 0.9),"
+        " 100_000, seed=2024), 250, warmup=10_000).hit_rate",  # another seed
+        ["LRU hit rate, seed 2025"],
+    ),
+    "q9": (
+        "_m = log.loc[(log['endpoint'] == '/v1/tasks/{task_id}') & (log['method'] == 'GET'),"
+        " 'latency_ms'].mean()\nq9_ms = q8_hit_rate * 2 + (1 - q8_hit_rate) * _m",  # mean miss
+        ["mean read latency"],
+    ),
+    "q10": (f"q10_max_rps = 40 / ({POST}['latency_ms'].median() / 1000)", ["max throughput"]),
+    "q11": (  # the wait only, without the service time
+        "_m = queueing.mmc(100, 20, 6)\nq11_p_wait = _m.p_wait\nq11_mean_ms = _m.Wq * 1000",
+        ["mean response in ms"],
+    ),
+    "q12": (  # a 31-day month
+        "q12_availability = reliability.series(0.9999, 0.9999, reliability.parallel(0.995,"
+        " 0.995), 0.9995)\nq12_minutes_per_month = (1 - q12_availability) * 31 * 24 * 60",
+        ["downtime minutes per month"],
+    ),
+}
+
+
+def test_hidden_answers_catch_what_the_public_checks_miss(data_ready):
+    res = nbs.run(PATH, {q: code for q, (code, _) in HIDDEN_ONLY.items()})
+    for q, (_, keys) in HIDDEN_ONLY.items():
+        error = res[f"{q}_tests"].error
+        assert error.startswith("HiddenTestFailed: "), (q, error)
+        for key in keys:
+            assert f"{key!r} is " in error, (q, error)
+
+
+def test_accepted_alternatives_pass(data_ready):
+    """What the questions say is accepted: a rounded estimate within the tolerance, nearest-rank
+    percentiles, a numpy bool for the SLO verdict."""
+    res = nbs.run(
+        PATH,
+        {
+            "q1": "q1_rps = 1_000",  # 8% above 926: within 10%
+            "q2": "q2_tb = 320",  # 2.6% below 328.5: within 3%
+            "q4": PCT.format(
+                body='import numpy as _np\n    v = df["latency_ms"].to_numpy(dtype=float)\n'
+                '    p = _np.percentile(v, [50, 95, 99], method="inverted_cdf")\n'
+                '    return {"p50": p[0], "p95": p[1], "p99": p[2]}'
+            ),
+            "q5": SLI.format(
+                body='g = df[df["method"] == "GET"]\n'
+                '    return float((g["latency_ms"] <= threshold_ms).mean())'
+            ).replace("q5_met = q5_sli >= 0.99", "q5_met = np.float64(q5_sli) >= 0.99"),
+        },
+    )
+    for q in ("q1", "q2", "q4", "q5"):
+        assert res[f"{q}_tests"].passed, (q, res[f"{q}_tests"].error)
