@@ -494,3 +494,26 @@ def test_plain_nbgrader_autograde_refuses_without_the_sandbox(tmp_path):
     assert graded.returncode == 0, graded.stdout + graded.stderr
     scores = grades_table(course, ASSIGNMENT).groupby("student")["score"].sum().to_dict()
     assert scores == {"alice": 10}, scores
+
+
+def test_output_is_capped_while_the_cell_runs(monkeypatch, tmp_path):
+    """A flood is cut as it arrives (the grader never holds it all), errors still come through."""
+    from tpmlab.grading.execute import SandboxedExecute
+
+    monkeypatch.setenv("TPMLAB_GRADE_UNSAFE", "1")
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("for i in range(200_000):\n    print(i, 'x' * 100)\n1 / 0"),
+            nbformat.v4.new_code_cell("print('after')"),
+        ]
+    )
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    executor = SandboxedExecute(max_cell_output=1_000_000, timeout=120, allow_errors=True)
+    executor.kernel_name = "python3"
+    nb, _ = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    flood = nb.cells[0].outputs
+    kept = sum(len(o.get("text", "")) for o in flood)
+    assert 900_000 < kept < 1_100_000, kept  # 200,000 lines of 100+ characters were printed
+    assert "... Output truncated ..." in flood[-2]["text"]
+    assert flood[-1]["output_type"] == "error" and flood[-1]["ename"] == "ZeroDivisionError"
+    assert nb.cells[1].outputs[0]["text"] == "after\n"

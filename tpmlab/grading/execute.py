@@ -12,16 +12,24 @@ formgrader's autograde button get the same bubblewrap sandbox as ``tpmlab-grade 
   which says how to install bubblewrap: that notebook is not graded (nbgrader reports the error),
   never silently graded unsandboxed. ``TPMLAB_GRADE_UNSAFE=1`` in the environment (what
   ``tpmlab-grade autograde --unsafe`` sets) is the explicit way to grade without it.
+
+It also caps the output it keeps while a cell runs (:attr:`SandboxedExecute.max_cell_output`
+characters per cell; errors always pass): a submission that floods its output cannot make the
+grading process hold it all in memory until the cell times out. What is cut is replaced by one
+``... Output truncated ...`` line, which the review flags report as an output flood.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+import nbformat
 from nbgrader.preprocessors import Execute
+from traitlets import Integer
 
 from tpmlab.grading import sandbox
 
@@ -31,10 +39,35 @@ UNSAFE_ENV = "TPMLAB_GRADE_UNSAFE"
 class SandboxedExecute(Execute):
     """nbgrader's Execute, with the student's kernel inside the sandbox (or a loud refusal)."""
 
+    max_cell_output = Integer(
+        5_000_000, help="Characters of output kept per cell while it runs (errors always pass)."
+    ).tag(config=True)
+
     _prepared: set[str] = set()
     _sandboxed = False
+    _output_sizes: dict[int, int] = {}
+
+    def output(self, outs, msg, display_id, cell_index):
+        if msg.get("msg_type") in ("stream", "display_data", "execute_result"):
+            used = self._output_sizes.get(cell_index, 0)
+            if used > self.max_cell_output:
+                return None
+            used += len(json.dumps(msg.get("content", {}), default=str))
+            self._output_sizes[cell_index] = used
+            if used > self.max_cell_output:
+                outs.append(
+                    nbformat.v4.new_output(
+                        "stream",
+                        name="stdout",
+                        text=f"\n... Output truncated ... (this cell printed more than "
+                        f"{self.max_cell_output:,} characters; the rest was not kept)\n",
+                    )
+                )
+                return None
+        return super().output(outs, msg, display_id, cell_index)
 
     def preprocess(self, nb, resources):
+        self._output_sizes = {}
         if os.environ.get(UNSAFE_ENV) == "1":
             self.log.warning("Grading WITHOUT a sandbox (%s=1).", UNSAFE_ENV)
             return super().preprocess(nb, resources)
