@@ -517,3 +517,64 @@ def test_output_is_capped_while_the_cell_runs(monkeypatch, tmp_path):
     assert "... Output truncated ..." in flood[-2]["text"]
     assert flood[-1]["output_type"] == "error" and flood[-1]["ename"] == "ZeroDivisionError"
     assert nb.cells[1].outputs[0]["text"] == "after\n"
+
+
+HOARD = """
+import os, time
+children = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            block = bytearray(b"x") * 700_000_000
+            time.sleep(2)
+            os._exit(0)
+        except MemoryError:
+            os._exit(3)
+    children.append(pid)
+codes = [os.waitpid(pid, 0)[1] for pid in children]
+print("HOARDED", sum(code == 0 for code in codes), flush=True)
+"""
+
+
+@needs_sandbox
+def test_memory_is_capped_for_the_whole_sandbox_not_per_process(tmp_path):
+    """Four processes of 700 MB each stay under the per-process limit (1 GiB here) but not under
+    the sandbox's cgroup (1 GiB for all of them together)."""
+    import subprocess
+    import sys
+
+    limits = {**sandbox.LIMITS, "memory": 1024**3, "cpu": 60}
+    box = sandbox.Sandbox(limits=limits)
+    try:
+        assert box.cgroups.active, "no memory cgroup could be made on this machine"
+        proc = box.popen([sys.executable, "-c", HOARD], stdout=subprocess.PIPE, text=True)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        box.close()
+    assert box.cgroups.dirs == [], "the sandbox's cgroups were not removed"
+    hoarded = int(out.split("HOARDED")[1]) if "HOARDED" in out else 0
+    assert hoarded < 4, f"all four 700 MB processes ran at once: {out!r}"
+
+
+def test_cgroup_files_for_v1_and_v2(tmp_path):
+    """The limits are written where each cgroup version expects them (a fake hierarchy)."""
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cgroup.controllers").write_text("cpu memory pids")
+    groups = sandbox.Cgroups("box-1", 123, 45, root=v2)
+    assert (v2 / "cgroup.subtree_control").read_text() == "+memory +pids"
+    assert (v2 / "tpmlab" / "cgroup.subtree_control").read_text() == "+memory +pids"
+    assert (v2 / "tpmlab" / "box-1" / "memory.max").read_text() == "123"
+    assert (v2 / "tpmlab" / "box-1" / "pids.max").read_text() == "45"
+    assert groups.active
+
+    v1 = tmp_path / "v1"
+    for controller in ("memory", "pids"):
+        (v1 / controller).mkdir(parents=True)
+        (v1 / controller / "cgroup.procs").write_text("")
+    groups = sandbox.Cgroups("box-2", 678, 9, root=v1)
+    assert (v1 / "memory" / "tpmlab" / "box-2" / "memory.limit_in_bytes").read_text() == "678"
+    assert (v1 / "pids" / "tpmlab" / "box-2" / "pids.max").read_text() == "9"
+
+    assert not sandbox.Cgroups("box-3", 1, 1, root=tmp_path / "nothing").active

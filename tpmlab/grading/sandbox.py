@@ -41,6 +41,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from tpmlab import paths
@@ -318,6 +319,79 @@ def limits_from_env() -> dict:
     return limits
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+class Cgroups:
+    """Memory and process limits on the whole sandbox (all its processes together), where the
+    machine lets root make cgroups: v2 (``memory.max``, ``pids.max``) or v1 (the ``memory`` and
+    ``pids`` hierarchies). ``RLIMIT_AS`` caps one process; without a cgroup, several processes of
+    one submission could each take that much. Where no cgroup can be made, :attr:`active` is
+    false and the rlimits alone apply."""
+
+    def __init__(self, name: str, memory: int, nproc: int, root: Path = CGROUP_ROOT):
+        self.dirs: list[Path] = []
+        try:
+            if (root / "cgroup.controllers").exists():  # cgroup v2 (unified)
+                parent = root / "tpmlab"
+                parent.mkdir(exist_ok=True)
+                wanted = {"memory", "pids"} & set((root / "cgroup.controllers").read_text().split())
+                for level in (root, parent):
+                    (level / "cgroup.subtree_control").write_text(
+                        " ".join(f"+{c}" for c in sorted(wanted))
+                    )
+                box = parent / name
+                box.mkdir()
+                self.dirs.append(box)
+                if "memory" in wanted:
+                    (box / "memory.max").write_text(str(memory))
+                    with contextlib.suppress(OSError):
+                        (box / "memory.swap.max").write_text("0")
+                if "pids" in wanted:
+                    (box / "pids.max").write_text(str(nproc))
+            else:  # cgroup v1
+                for controller, limits in (
+                    ("memory", {"memory.limit_in_bytes": memory}),
+                    ("pids", {"pids.max": nproc}),
+                ):
+                    if not (root / controller / "cgroup.procs").exists():
+                        continue
+                    box = root / controller / "tpmlab" / name
+                    box.mkdir(parents=True)
+                    self.dirs.append(box)
+                    for file, value in limits.items():
+                        (box / file).write_text(str(value))
+        except OSError:
+            self.close()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.dirs)
+
+    def join(self) -> None:
+        """Move the calling process (and so everything it starts) into the cgroups."""
+        for box in self.dirs:
+            (box / "cgroup.procs").write_text(str(os.getpid()))
+
+    def close(self) -> None:
+        """Kill whatever is left inside, then remove the cgroups."""
+        for box in self.dirs:
+            for _ in range(50):
+                try:
+                    pids = [int(p) for p in (box / "cgroup.procs").read_text().split()]
+                except OSError:
+                    break
+                if not pids:
+                    break
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
+                time.sleep(0.02)
+            with contextlib.suppress(OSError):
+                box.rmdir()
+        self.dirs = []
+
+
 class Sandbox:
     """One sandbox: a uid, a private scratch directory, and the ``bwrap`` command around it."""
 
@@ -342,6 +416,7 @@ class Sandbox:
         for folder in self.shared:
             os.chown(folder, self.uid, self.uid)
             os.chmod(folder, 0o700)
+        self.cgroups = Cgroups(self.root.name, self.limits["memory"], self.limits["nproc"])
 
     def command(self, argv: list[str]) -> list[str]:
         env = sandbox_env(self.uid)
@@ -351,9 +426,16 @@ class Sandbox:
         ]
 
     def popen(self, argv: list[str], **kwargs) -> subprocess.Popen:
-        return subprocess.Popen(self.command(argv), preexec_fn=_set_limits(self.limits), **kwargs)
+        set_limits = _set_limits(self.limits)
+
+        def before_exec():
+            self.cgroups.join()
+            set_limits()
+
+        return subprocess.Popen(self.command(argv), preexec_fn=before_exec, **kwargs)
 
     def close(self) -> None:
+        self.cgroups.close()
         shutil.rmtree(self.root, ignore_errors=True)
         self.slot.release()
 
