@@ -86,6 +86,7 @@ CLASS = {
     "leo": ("extra-file", 10, ["extra file: notes.txt"]),
     "mia": ({**RIGHT, "q1": "import os\nos._exit(0)"}, 0, ["suspicious code: os._exit"]),
     "nina": ("symlink", 0, ["unsafe file"]),  # a full solution beside a link out of the folder
+    "oscar": ("oversized", 0, ["oversized file"]),  # a full solution beside a 21 MiB file
 }
 
 
@@ -135,6 +136,9 @@ def write_submissions(course: Path) -> None:
         elif kind == "symlink":
             nbformat.write(student_notebook(RIGHT), str(path))
             (folder / "answers.txt").symlink_to("/etc/hostname")
+        elif kind == "oversized":
+            nbformat.write(student_notebook(RIGHT), str(path))
+            (folder / "data.csv").write_bytes(b"0" * (21 * 1024 * 1024))
         elif kind == "extra-file":
             nbformat.write(student_notebook(RIGHT), str(path))
             (folder / "notes.txt").write_text("extra")

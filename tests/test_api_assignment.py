@@ -1,9 +1,11 @@
 """The Module 4 assignment (exercises/04-apis/apis.ipynb) rejects plausible wrong answers.
 
 tests/test_assignments.py already proves that the solution passes and the released version fails
-every test cell; here each autograded question gets at least two wrong answers a learner could
-plausibly write, and each must fail that question's checks (public or hidden) while the others
-are unaffected. Wrong answers are grouped into a few notebook runs to keep CI fast.
+every test cell; here each autograded question gets wrong answers a learner could plausibly write,
+and each must fail that question's test cell for the expected reason: a public check (its message)
+or a hidden probe (the grader's ``HiddenTestFailed: '<key>' ...``, judged against the answer key).
+The third set passes every public check, so only the recorded hidden answers can reject it.
+Wrong answers are grouped into a few notebook runs to keep CI fast.
 """
 
 from __future__ import annotations
@@ -37,6 +39,17 @@ WRONG = {
         if len(body["data"]) < limit or not body["next_cursor"]:
             return items
         params["cursor"] = body["next_cursor"]""",
+        # returns None instead of [] for an empty collection
+        """def fetch_all(base_url, token, path, params=None):
+    params = dict(params or {})
+    items = []
+    while True:
+        r = requests.get(base_url + path, headers={"Authorization": f"Bearer {token}"}, params=params)
+        body = r.json()
+        items += body["data"]
+        if not body["next_cursor"]:
+            return items or None
+        params["cursor"] = body["next_cursor"]""",
     ],
     "q2": [
         # retries every 5xx whatever the method
@@ -47,6 +60,13 @@ WRONG = {
     if method.upper() in ("POST", "PATCH"):
         return False
     return status in (408, 429, 500, 502, 503, 504)""",
+        # compares the method case-sensitively ("get" is not retried)
+        """def should_retry(method, status, has_idempotency_key):
+    if status == 429:
+        return True
+    if status in (408, 500, 502, 503, 504):
+        return method in {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"} or has_idempotency_key
+    return False""",
     ],
     "q3": [
         # ignores Retry-After, fixed short sleep
@@ -60,6 +80,17 @@ WRONG = {
         # no retries at all
         """def get_with_retries(url, token, max_attempts=4, base_delay=0.1):
     return requests.get(url, headers={"Authorization": f"Bearer {token}"})""",
+        # honours Retry-After on 503 only, so it hammers a rate-limited server after a 429
+        """def get_with_retries(url, token, max_attempts=4, base_delay=0.1):
+    for attempt in range(max_attempts):
+        r = requests.get(url, headers={"Authorization": f"Bearer {token}"})
+        if attempt == max_attempts - 1 or not should_retry("GET", r.status_code, False):
+            return r
+        if r.status_code == 503 and "Retry-After" in r.headers:
+            time.sleep(float(r.headers["Retry-After"]))
+        else:
+            time.sleep(random.uniform(0, base_delay * 2**attempt))
+    return r""",
     ],
     "q4": [
         # retries without an idempotency key
@@ -75,6 +106,20 @@ WRONG = {
         headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
         r = requests.post(f"{base_url}/v1/tasks", headers=headers, json=payload)
         if r.status_code == 201:
+            return r.json()
+        time.sleep(0.05)""",
+        # one constant key for every call: a second task replays (rejected: another body)
+        """_KEY = str(uuid.uuid4())
+
+
+def create_task(base_url, token, payload, max_attempts=4):
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": _KEY}
+    for attempt in range(max_attempts):
+        r = requests.post(f"{base_url}/v1/tasks", headers=headers, json=payload)
+        if r.status_code == 201:
+            return r.json()
+        if attempt == max_attempts - 1 or r.status_code not in (429, 500, 502, 503, 504):
+            r.raise_for_status()
             return r.json()
         time.sleep(0.05)""",
     ],
@@ -100,6 +145,15 @@ WRONG = {
         return False
     expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, items.get("v1", ""))""",
+        # raises on a malformed header instead of returning False
+        """def verify_webhook(body, header, secret, now=None, tolerance=300):
+    items = [p.split("=", 1) for p in header.split(",")]
+    t = int(dict(items)["t"])
+    now = time.time() if now is None else now
+    if abs(now - t) > tolerance:
+        return False
+    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, v) for k, v in items if k == "v1")""",
     ],
     "q6": [
         # ignores the direction: removals break, additions do not
@@ -114,6 +168,17 @@ WRONG = {
     if change.direction == "request":
         return change.kind in {"field_removed", "field_became_required", "type_narrowed", "enum_value_removed", "constraint_tightened"}
     return change.kind in {"field_removed", "field_became_optional", "type_widened", "enum_value_added", "constraint_relaxed"}""",
+        # forgets that a new enum value in a response breaks exhaustive clients
+        """def is_breaking(change):
+    if change.direction == "operation":
+        return change.kind == "operation_removed"
+    if change.kind == "type_changed":
+        return True
+    if change.direction == "request":
+        if change.kind == "field_added":
+            return bool(change.required)
+        return change.kind in {"field_removed", "field_became_required", "type_narrowed", "enum_value_removed", "constraint_tightened"}
+    return change.kind in {"field_removed", "field_became_optional", "type_widened", "constraint_relaxed"}""",
     ],
     "q7": [
         # never revalidates: serves the cache forever
@@ -127,6 +192,17 @@ WRONG = {
     r = requests.get(f"{base_url}/v1/tasks/{task_id}", headers={"Authorization": f"Bearer {token}"})
     cache[task_id] = (r.headers["ETag"], r.json())
     return r.json()""",
+        # keeps the first ETag forever: after a change every call downloads the task again
+        """def get_task_cached(base_url, token, task_id, cache):
+    headers = {"Authorization": f"Bearer {token}"}
+    if task_id in cache:
+        headers["If-None-Match"] = cache[task_id][0]
+    r = requests.get(f"{base_url}/v1/tasks/{task_id}", headers=headers)
+    if r.status_code == 304:
+        return cache[task_id][1]
+    if task_id not in cache:
+        cache[task_id] = (r.headers["ETag"], r.json())
+    return r.json()""",
     ],
     "q8": [
         # mean instead of median, 4xx counted as errors
@@ -139,19 +215,65 @@ WRONG = {
     lat = np.array([c[0] for c in calls if c[1] is not None and c[1] < 500])
     return {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)), "p99": float(np.percentile(lat, 99)),
             "error_rate": sum(s is None or s >= 500 for _, s in calls) / len(calls)}""",
+        # counts 4xx as errors (the public example has none)
+        """def summarise_calls(calls):
+    lat = np.array([c[0] for c in calls], dtype=float)
+    return {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)), "p99": float(np.percentile(lat, 99)),
+            "error_rate": sum(s is None or s >= 400 for _, s in calls) / len(calls)}""",
+    ],
+}
+
+
+# Why each wrong answer fails: a public check's message, or the key of a hidden probe.
+REASONS = {
+    "q1": [
+        "keep requesting with cursor=next_cursor",
+        "HiddenTestFailed: 'task ids, pages capped at 7' has 7 item(s)",
+        "HiddenTestFailed: 'empty collection' is null, expected a list",
+    ],
+    "q2": [
+        "A POST that got 500 may already have been executed",
+        """HiddenTestFailed: "should_retry('POST', status, False)" [429] is false""",
+        """HiddenTestFailed: "should_retry('get', status, False)" [408] is false""",
+    ],
+    "q3": [
+        "you retried sooner",
+        "retry retryable statuses",
+        "'requests sent less than 0.9 s after a 429' is ",
+    ],
+    "q4": ["The task now exists 2 times", "The task now exists 2 times", "422 Client Error"],
+    "q5": [
+        "HiddenTestFailed: 'signed 600 s ago (replay)' is true, expected false",
+        "HiddenTestFailed: 'valid signature first of two v1' is false, expected true",
+        """HiddenTestFailed: 'empty header' is {"$dict": [["$raised", "ValueError"]]}, expected false""",
+    ],
+    "q6": [
+        "A new *required* request field breaks every existing call",
+        "A new *required* request field breaks every existing call",
+        "HiddenTestFailed: 'is_breaking(enum_value_added, response, required=None)' is false",
+    ],
+    "q7": [
+        "must ask the server with If-None-Match",
+        "must ask the server with If-None-Match",
+        "HiddenTestFailed: 'status of the last request' is 200, expected 304",
+    ],
+    "q8": [
+        "use the median, not the mean",
+        "use the median, not the mean",
+        "HiddenTestFailed: 'error_rate of 500 calls' is 0.13, expected 0.056",
     ],
 }
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", [0, 1])
+@pytest.mark.parametrize("variant", [0, 1, 2])
 def test_each_question_rejects_plausible_wrong_answers(variant):
     answers = {q: wrongs[variant] for q, wrongs in WRONG.items()}
     results = run(NOTEBOOK, answers, timeout=180)
     for question in WRONG:
         result = results[f"{question}_tests"]
         assert not result.passed, f"{question}: wrong answer {variant} was accepted"
-        assert "CheckFailed" in result.error or "Error" in result.error, result.error
+        assert REASONS[question][variant] in result.error, f"{question}: {result.error}"
 
 
 def test_every_question_has_two_wrong_answers_and_enough_points():
@@ -165,5 +287,6 @@ def test_every_question_has_two_wrong_answers_and_enough_points():
     cells = grade_cells(nb)
     assert sum(cells[i]["points"] for i in ids) >= 25
     assert all(len(w) >= 2 for w in WRONG.values())
+    assert all(len(REASONS[q]) == len(w) for q, w in WRONG.items())
     manual = [m for m in cells.values() if m.get("solution") and m["cell"].cell_type == "markdown"]
     assert len(manual) == 1 and manual[0]["points"] > 0

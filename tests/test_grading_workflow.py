@@ -90,8 +90,11 @@ def test_rerun_is_idempotent_and_regrades_changed_submissions(graded):
     course, _ = graded[2]
     before = grades_table(course, ASSIGNMENT).reset_index(drop=True)
     again = _grade(course, 2)
-    # unchanged submissions are skipped; a refused one (nina's link) is refused again, cheaply
-    assert {s: r.status for s, r in again.items() if r.status != "skipped"} == {"nina": "failed"}
+    # unchanged submissions are skipped; refused ones (a link, an oversized file) are refused again
+    assert {s: r.status for s, r in again.items() if r.status != "skipped"} == {
+        "nina": "failed",
+        "oscar": "failed",
+    }
     pd.testing.assert_frame_equal(before, grades_table(course, ASSIGNMENT).reset_index(drop=True))
     # bob resubmits a full solution: only he is graded again, once
     import nbformat
@@ -100,7 +103,7 @@ def test_rerun_is_idempotent_and_regrades_changed_submissions(graded):
     nbformat.write(student_notebook(RIGHT), str(path))
     third = _grade(course, 2)
     assert third["bob"].status == "graded" and third["bob"].score == 10
-    assert {s for s, r in third.items() if r.status != "skipped"} == {"bob", "nina"}
+    assert {s for s, r in third.items() if r.status != "skipped"} == {"bob", "nina", "oscar"}
     table = grades_table(course, ASSIGNMENT)
     assert len(table) == len(before), "re-grading must not duplicate rows"
 
@@ -130,7 +133,7 @@ def test_export_and_class_report(graded, tmp_path):
     assert set(questions["question"]) == {"q1-tests", "q2-tests", "q3-tests", "memo"}
     html = class_report(course, ASSIGNMENT, tmp_path / "report.html").read_text()
     assert "data:image/png;base64," in html
-    for student in ("judy", "kim", "henry", "mia", "nina"):
+    for student in ("judy", "kim", "henry", "mia", "nina", "oscar"):
         assert student in html.split("Flagged for review")[1].split("All students")[0]
 
 

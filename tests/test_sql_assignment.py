@@ -2,14 +2,17 @@
 
 - Every autograded question fails each of its (at least two) plausible wrong queries, run through
   the real notebook with :func:`tpmlab.grading.notebooks.run`; where the public check is meant to
-  name the typical mistake, its message says so.
-- Every solution and every wrong query gets the same pass/fail on SQLite and on PostgreSQL (the
-  test cells are executed in-process against Orbit loaded into PostgreSQL, default and re-seeded).
+  name the typical mistake, its message says so, and otherwise the hidden tests (judged with the
+  answer key built from the solution) reject the result on Orbit's data.
+- A query that types in the solution's results for Orbit passes every public check and the
+  hidden answer on Orbit, and fails the hidden answer on the re-seeded copy.
+- Every solution and every wrong query gets the same pass/fail on SQLite and on PostgreSQL: the
+  test cells are executed in-process against the answer key's data (Orbit and its re-seeded copy)
+  in both databases, and the answers they record are judged with the same key, built on SQLite.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 import uuid
 
@@ -18,6 +21,8 @@ import pytest
 from tpmlab.course import EXERCISES
 from tpmlab.errors import CheckFailed
 from tpmlab.grading import notebooks
+from tpmlab.grading.keys import judge_records, load_key
+from tpmlab.scoring import collecting
 
 PATH = EXERCISES / "01-sql-analytics" / "sql-analytics.ipynb"
 QUESTIONS = [f"q{i}" for i in range(1, 11)]
@@ -381,10 +386,51 @@ def test_wrong_queries_fail_in_the_notebook(orbit_db, k):
     for q in answers:
         r = results[f"{q}-tests"]
         assert not r.passed, f"{q}: wrong query {k} passed:\n{WRONG[q][k]}"
-        assert r.error.startswith("CheckFailed"), f"{q} wrong {k} crashed: {r.error}"
+        # a worded public check, or the hidden answer on Orbit's own data (never a crash)
+        assert r.error.startswith(("CheckFailed: ", "HiddenTestFailed: 'orbit' ")), (
+            f"{q} wrong {k} crashed: {r.error}"
+        )
         words = TYPICAL_MESSAGES.get((q, k))
         if words:
             assert words in r.error, f"{q} wrong {k}: public message lacks {words!r}: {r.error}"
+
+
+def _literal(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "NULL"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(float(value)) if isinstance(value, float) else str(int(value))
+
+
+def hard_coded(result) -> str:
+    """A query that returns ``result`` (a DataFrame) row by row, typed in as constants."""
+    columns = [str(c) for c in result.columns]
+    rows = []
+    for i, row in enumerate(result.itertuples(index=False, name=None)):
+        values = [f"{_literal(v)} AS {c}" for v, c in zip(row, columns, strict=True)]
+        rows.append("SELECT " + ", ".join([f"{i} AS row_no", *values]))
+    body = "\n   UNION ALL ".join(rows)
+    return f"SELECT {', '.join(columns)} FROM (\n   {body}\n) AS typed_in ORDER BY row_no"
+
+
+def test_hard_coded_results_fail_on_the_reseeded_copy(orbit_engine):
+    """Typing in the right numbers for Orbit passes the public checks and the answer on Orbit, but
+    not the answer on the re-seeded copy: the hidden tests catch it, question by question."""
+    from tpmlab.sql.grading import run_learner_query
+
+    nb = notebooks.read(PATH)
+    cells = notebooks.grade_cells(nb)
+    answers = {}
+    for q in QUESTIONS:
+        ns: dict = {}
+        exec(cells[q]["cell"].source, ns)
+        result = run_learner_query(ns[f"{q}_sql"], orbit_engine, name=f"{q}_sql")
+        answers[q] = answer_source(q, hard_coded(result))
+    results = notebooks.run(PATH, answers)
+    for q in QUESTIONS:
+        error = results[f"{q}-tests"].error
+        assert error.startswith("HiddenTestFailed: 'on a re-seeded copy' "), f"{q}: {error}"
 
 
 # ----------------------------------------------------------------- in-process, SQLite vs PostgreSQL
@@ -399,9 +445,10 @@ def _cells():
     return setup, cells
 
 
-def _outcomes(engine, reseeded) -> dict[tuple[str, str], str]:
+def _outcomes(engine, reseeded, key) -> dict[tuple[str, str], str]:
     """Run every test cell in-process for the solution and each wrong query, on ``engine`` and
-    ``reseeded`` (standing in for tpmlab.data.engine() and reseeded_engine(2031))."""
+    ``reseeded`` (in place of tpmlab.data.engine() and reseeded_engine(2031)), and judge the
+    answers its hidden tests record with the answer ``key``."""
     setup, cells = _cells()
     base: dict = {}
     exec(setup.replace("eng = engine()", "eng = __engine__"), base | {"__engine__": engine}, base)
@@ -409,45 +456,27 @@ def _outcomes(engine, reseeded) -> dict[tuple[str, str], str]:
     base["reseeded_engine"] = lambda seed: reseeded if seed == RESEED else pytest.fail(seed)
     base["n_users"] = int(base["query"]("SELECT COUNT(*) AS n FROM users", engine)["n"].iloc[0])
     out = {}
-    with _reference_results_cached():
-        for q in QUESTIONS:
-            _run_variants(q, cells, base, out)
+    for q in QUESTIONS:
+        _run_variants(q, cells, base, key, out)
     return out
 
 
-@contextlib.contextmanager
-def _reference_results_cached():
-    """Run each hidden reference query once per engine (it is the same for every variant)."""
-    import tpmlab.sql.grading as grading
-
-    original, cache = grading.run_learner_query, {}
-
-    def cached(sql, engine, *, name="your query", **kwargs):
-        if name != "the reference query":
-            return original(sql, engine, name=name, **kwargs)
-        key = (sql, str(engine.url))
-        if key not in cache:
-            cache[key] = original(sql, engine, name=name, **kwargs)
-        return cache[key].copy()
-
-    grading.run_learner_query = cached
-    try:
-        yield
-    finally:
-        grading.run_learner_query = original
-
-
-def _run_variants(q, cells, base, out):
+def _run_variants(q, cells, base, key, out):
+    gid = f"{q}-tests"
     variants = {"solution": cells[q]["cell"].source}
     variants |= {f"wrong{k}": answer_source(q, w) for k, w in enumerate(WRONG[q])}
     for label, source in variants.items():
         ns = dict(base)
         exec(source, ns)
         try:
-            exec(cells[f"{q}-tests"]["cell"].source, ns)
-            out[q, label] = "pass"
+            with collecting() as records:
+                exec(cells[gid]["cell"].source, ns)
         except CheckFailed as exc:
             out[q, label] = "fail: " + str(exc).splitlines()[0][:200]
+            continue
+        reasons, flags = judge_records(records, key["cells"][gid], gid)
+        assert not flags, f"{q} {label}: {flags}"
+        out[q, label] = f"fail: HiddenTestFailed: {reasons[0][:200]}" if reasons else "pass"
 
 
 def _expected_ok(outcomes):
@@ -458,26 +487,28 @@ def _expected_ok(outcomes):
             assert result.startswith("fail"), f"{q} {label} passed"
 
 
-#: Two small copies of Orbit (seed, scale) used on both databases: one stands for
-#: tpmlab.data.engine(), the other for reseeded_engine(2031). Small keeps the load into
-#: PostgreSQL and the runs fast; the notebook tests above cover the default data on SQLite.
-PARITY_DATA = {"default": (RESEED, 0.25), "reseeded": (7, 0.1)}
-
-
-def _sqlite_copies():
+#: The answer key holds the solution's results on the data the notebook uses, so both databases
+#: get exactly that data: Orbit (tpmlab.data.engine()) and the copy reseeded_engine(2031) opens.
+def _sqlite_engines(orbit_engine):
     from tpmlab.data import reseeded_engine
 
-    return {key: reseeded_engine(seed, scale) for key, (seed, scale) in PARITY_DATA.items()}
+    return {"default": orbit_engine, "reseeded": reseeded_engine(RESEED)}
 
 
 @pytest.fixture(scope="module")
-def sqlite_outcomes():
-    engines = _sqlite_copies()
-    return _outcomes(engines["default"], engines["reseeded"])
+def answer_key(orbit_db):
+    """The assignment's answer key (built on SQLite from the solution, as the grader builds it)."""
+    return load_key(PATH)
 
 
 @pytest.fixture(scope="module")
-def pg_engines(pg_url):
+def sqlite_outcomes(orbit_engine, answer_key):
+    engines = _sqlite_engines(orbit_engine)
+    return _outcomes(engines["default"], engines["reseeded"], answer_key)
+
+
+@pytest.fixture(scope="module")
+def pg_engines(pg_url, orbit_engine):
     """Orbit (default and re-seeded) loaded into two fresh PostgreSQL databases."""
     import sqlalchemy as sa
 
@@ -488,7 +519,7 @@ def pg_engines(pg_url):
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     prefix = f"tpmlab_sql_{uuid.uuid4().hex[:8]}"
     names = {"default": f"{prefix}_orbit", "reseeded": f"{prefix}_reseeded"}
-    sources = {key: eng.url.database for key, eng in _sqlite_copies().items()}
+    sources = {key: eng.url.database for key, eng in _sqlite_engines(orbit_engine).items()}
     engines = {}
     try:
         for key, name in names.items():
@@ -508,9 +539,10 @@ def pg_engines(pg_url):
 
 
 @pytest.mark.postgres
-def test_same_pass_fail_on_sqlite_and_postgresql(pg_engines, sqlite_outcomes):
-    """Every solution passes and every wrong query fails, on the same data in both databases."""
-    pg = _outcomes(pg_engines["default"], pg_engines["reseeded"])
+def test_same_pass_fail_on_sqlite_and_postgresql(pg_engines, sqlite_outcomes, answer_key):
+    """Every solution passes and every wrong query fails, on the same data in both databases,
+    judged with the same answer key."""
+    pg = _outcomes(pg_engines["default"], pg_engines["reseeded"], answer_key)
     assert pg.keys() == sqlite_outcomes.keys()
     _expected_ok(sqlite_outcomes)
     _expected_ok(pg)

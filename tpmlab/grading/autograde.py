@@ -42,6 +42,7 @@ from pathlib import Path
 
 from nbgrader.api import Comment, Grade, Gradebook, SubmittedAssignment, SubmittedNotebook
 
+from tpmlab.grading.collect import MAX_FILE_BYTES
 from tpmlab.grading.course import Course
 from tpmlab.grading.review import review_submission
 
@@ -317,13 +318,31 @@ def autograde(
             for p in src.rglob("*")
             if p.is_symlink() or not (p.is_file() or p.is_dir())
         ]
+        oversized = [
+            p.relative_to(src).as_posix()
+            for p in src.rglob("*")
+            if not p.is_symlink() and p.is_file() and p.stat().st_size > MAX_FILE_BYTES
+        ]
+        refusal = None
         if unsafe_files:
             # a link or device could make the grader read files outside the submission
-            reason = f"not graded: links or special files in the submission ({unsafe_files})"
-            _, max_score = _record(course, assignment, student, None, ["unsafe file"], None)
+            refusal = "unsafe file", f"links or special files in the submission ({unsafe_files})"
+        elif oversized:
+            # nbgrader reads notebooks whole into memory; no answer needs this much
+            refusal = (
+                "oversized file",
+                (f"files over {MAX_FILE_BYTES // 2**20} MiB in the submission ({oversized})"),
+            )
+        if refusal:
+            flag, why = refusal
+            _, max_score = _record(course, assignment, student, None, [flag], None)
             results.append(
                 StudentResult(
-                    student, "failed", max_score=max_score, flags=["unsafe file"], reason=reason
+                    student,
+                    "failed",
+                    max_score=max_score,
+                    flags=[flag],
+                    reason=f"not graded: {why}",
                 )
             )
             continue
