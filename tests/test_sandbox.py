@@ -513,7 +513,9 @@ def test_output_is_capped_while_the_cell_runs(monkeypatch, tmp_path):
     nb, _ = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     flood = nb.cells[0].outputs
     kept = sum(len(o.get("text", "")) for o in flood)
-    assert 900_000 < kept < 1_100_000, kept  # 200,000 lines of 100+ characters were printed
+    # 200,000 lines of 100+ characters were printed; at most the first million characters are
+    # kept (the budget counts each message's JSON, so a little less text when messages are small)
+    assert 500_000 < kept <= 1_000_000, kept
     assert "... Output truncated ..." in flood[-2]["text"]
     assert flood[-1]["output_type"] == "error" and flood[-1]["ename"] == "ZeroDivisionError"
     assert nb.cells[1].outputs[0]["text"] == "after\n"

@@ -49,12 +49,17 @@ class SandboxedExecute(Execute):
 
     def output(self, outs, msg, display_id, cell_index):
         if msg.get("msg_type") in ("stream", "display_data", "execute_result"):
-            used = self._output_sizes.get(cell_index, 0)
-            if used > self.max_cell_output:
+            before = self._output_sizes.get(cell_index, 0)
+            if before > self.max_cell_output:
                 return None
-            used += len(json.dumps(msg.get("content", {}), default=str))
+            used = before + len(json.dumps(msg.get("content", {}), default=str))
             self._output_sizes[cell_index] = used
             if used > self.max_cell_output:
+                content = msg.get("content", {})
+                room = self.max_cell_output - before
+                if msg["msg_type"] == "stream" and room > 0:  # keep what still fits
+                    msg = {**msg, "content": {**content, "text": content.get("text", "")[:room]}}
+                    super().output(outs, msg, display_id, cell_index)
                 outs.append(
                     nbformat.v4.new_output(
                         "stream",
