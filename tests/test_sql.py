@@ -140,6 +140,11 @@ def test_normalise_url_uses_an_installed_postgres_driver():
     assert url.startswith("postgresql")
     create_engine(url)  # does not raise: the driver named in the URL is importable
     assert sqlrun.normalise_url("sqlite:///x.sqlite") == "sqlite:///x.sqlite"
+    # Heroku-style postgres:// (which SQLAlchemy rejects) gets the same driver, password kept
+    heroku = sqlrun.normalise_url("postgres://u:secret@h:5432/db")
+    assert heroku == url.replace("u@h", "u:secret@h")
+    create_engine(heroku)
+    assert sqlrun.normalise_url("not a url") == "not a url"
 
 
 def test_explain_shows_the_plan_and_an_index_changes_it(eng):

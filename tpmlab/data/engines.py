@@ -44,9 +44,13 @@ def parse_url(url: str | URL) -> URL:
         raise DatabaseURLError(f"'{url}' is not a database URL.", _URL_HELP) from exc
 
 
-def _default_driver(u: URL) -> URL:
-    """Plain ``postgresql://`` means psycopg (v3) in SQLAlchemy 2.1; use psycopg2 if that is
-    the driver installed (the course ships psycopg2-binary)."""
+def default_driver(u: URL) -> URL:
+    """``u`` with a PostgreSQL driver that is installed. Heroku-style ``postgres://`` (which
+    SQLAlchemy no longer accepts) becomes ``postgresql://``; plain ``postgresql://`` means
+    psycopg 3 in SQLAlchemy 2.1, so it becomes ``postgresql+psycopg2://`` where only psycopg2 is
+    installed. Every other URL is returned as it is."""
+    if u.drivername == "postgres":
+        u = u.set(drivername="postgresql")
     if u.drivername == "postgresql":
         try:
             import psycopg  # noqa: F401
@@ -74,7 +78,7 @@ def _sqlite_file_checks(u: URL, must_exist: bool) -> None:
 
 def connect(url: str | URL, *, must_exist: bool = True, check: bool = True) -> Engine:
     """An engine on ``url``, tested with one round trip (``check=False`` skips the test)."""
-    u = _default_driver(parse_url(url))
+    u = default_driver(parse_url(url))
     backend = u.get_backend_name()
     if backend == "sqlite":
         _sqlite_file_checks(u, must_exist)

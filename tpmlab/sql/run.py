@@ -13,7 +13,6 @@ SQL string: the database then treats them as data, so a quote in a value cannot 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import time
@@ -21,8 +20,10 @@ from collections.abc import Mapping
 
 import pandas as pd
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError
 
+from tpmlab.data.engines import default_driver
 from tpmlab.errors import DatabaseURLError, TPMLabError
 
 _session_engine: Engine | None = None
@@ -30,14 +31,14 @@ _url_engines: dict[str, Engine] = {}
 
 
 def normalise_url(url: str) -> str:
-    """``url`` with an installed PostgreSQL driver: SQLAlchemy 2.1 reads ``postgresql://`` as
-    psycopg 3, while the course installs psycopg2."""
-    if (
-        url.startswith(("postgresql://", "postgres://"))
-        and importlib.util.find_spec("psycopg") is None
-    ):
-        return "postgresql+psycopg2://" + url.split("://", 1)[1]
-    return url
+    """``url`` with an installed PostgreSQL driver (the data layer's rule,
+    :func:`tpmlab.data.engines.default_driver`); a string that is not a URL is returned as it
+    is, for :func:`as_engine` to explain."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    return default_driver(parsed).render_as_string(hide_password=False)
 
 
 def _engine_for_url(url: str) -> Engine:
