@@ -47,6 +47,7 @@ from tpmlab.api.webhooks import (
     Dispatcher,
     sign,
 )
+from tpmlab.data.schema import EVENT_NAMES
 
 API_VERSION = "1.4.0"
 MAX_ID = 2**63 - 1  # SQLite INTEGER range: larger ids are a 422, not a server error
@@ -56,18 +57,7 @@ Status = Literal["todo", "in_progress", "done"]
 Priority = Literal["low", "medium", "high"]
 Platform = Literal["web", "ios", "android"]
 Channel = Literal["organic", "paid_search", "paid_social", "referral", "partner"]
-EventName = Literal[
-    "signup",
-    "onboarding_complete",
-    "project_created",
-    "task_created",
-    "task_completed",
-    "comment_added",
-    "invite_sent",
-    "invite_accepted",
-    "upgrade",
-    "downgrade",
-]
+EventName = Literal[EVENT_NAMES]  # the same names as the dataset's events.event_name
 WebhookEvent = Literal["task.created", "task.updated", "task.deleted"]
 
 

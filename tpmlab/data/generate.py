@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from tpmlab.data import schema
+
 GENERATOR_VERSION = "1.1.0"
 
 DAYS = 181  # 2025-01-01 .. 2025-06-30
@@ -45,21 +47,7 @@ COUNTRY_OFFSET_MIN = np.array(
     [-240, 330, 60, 120, -180, 60, -240, 120, 540, 600, 120, 120, -360, 120, 120]
 )
 
-EVENT_NAMES = np.array(
-    [
-        "signup",
-        "onboarding_complete",
-        "project_created",
-        "task_created",
-        "task_completed",
-        "comment_added",
-        "invite_sent",
-        "invite_accepted",
-        "upgrade",
-        "downgrade",
-    ],
-    dtype=object,
-)
+EVENT_NAMES = np.array(schema.EVENT_NAMES, dtype=object)
 (
     E_SIGNUP,
     E_ONBOARD,

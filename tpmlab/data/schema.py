@@ -23,6 +23,20 @@ from sqlalchemy import (
     Text,
 )
 
+#: The product events Orbit tracks, in funnel order (``events.event_name``; the API's ``/v1/events``).
+EVENT_NAMES = (
+    "signup",
+    "onboarding_complete",
+    "project_created",
+    "task_created",
+    "task_completed",
+    "comment_added",
+    "invite_sent",
+    "invite_accepted",
+    "upgrade",
+    "downgrade",
+)
+
 #: ``TIMESTAMP`` (no time zone, values are UTC); text in SQLite.
 TIMESTAMP = DateTime().with_variant(Text(), "sqlite")
 #: ``DATE``; text in SQLite.
