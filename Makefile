@@ -45,6 +45,7 @@ assignments: $(STAMP)
 	$(BIN)/python -m tpmlab.course sync-assignments
 
 lab: $(STAMP) $(DATA) assignments
+	$(BIN)/python -m tpmlab.course learner-setup
 	$(BIN)/python -m tpmlab.course lab --port $(PORT)
 
 lint: $(STAMP)

@@ -183,3 +183,36 @@ def test_the_course_home_lists_every_lesson_and_assignment():
         f"course/index.ipynb (the course home) does not link to {missing}: add them to the "
         "module map so learners can find them"
     )
+
+
+def test_learner_setup_for_make_lab(tmp_path):
+    """`make lab` gives a local learner what Binder's postBuild gives: kernels that explain
+    errors, and an exchange whose Assignments tab lists every assignment (instructor tools stay
+    on: the instructor may use this environment too). Running it again changes nothing."""
+    import subprocess
+    import sys
+
+    from tpmlab.course import RELEASE, learner_setup
+
+    prefix, exchange = tmp_path / "prefix", tmp_path / "exchange"
+    written = learner_setup(prefix=prefix, exchange=exchange)
+    kernel_config = prefix / "etc" / "ipython" / "ipython_kernel_config.py"
+    assert kernel_config in written
+    assert '["tpmlab.errors"]' in kernel_config.read_text()
+    released = sorted(p.name for p in RELEASE.iterdir() if p.is_dir())
+    outbound = exchange / "tpm-skills-lab" / "outbound"
+    assert sorted(p.name for p in outbound.iterdir()) == released
+    env = {**os.environ, "JUPYTER_CONFIG_PATH": str(prefix / "etc" / "jupyter")}
+    listing = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "list"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    for assignment in released:
+        assert f"tpm-skills-lab {assignment}" in listing.stdout + listing.stderr, listing
+    files = [*written, *(p for p in outbound.rglob("*") if p.is_file())]
+    before = {p: p.stat().st_mtime_ns for p in files}
+    learner_setup(prefix=prefix, exchange=exchange)
+    assert {p: p.stat().st_mtime_ns for p in files} == before

@@ -7,6 +7,12 @@
 ``python -m tpmlab.course sync-assignments``
     Copy each student version into ``assignments/<assignment>/`` if the learner has no copy yet.
     A learner's own copy is never overwritten; a newer release is reported instead.
+``python -m tpmlab.course learner-setup [--binder]``
+    Set up the learner's side of Jupyter in this Python environment: kernels that explain
+    common errors in plain words, and a local nbgrader exchange holding the released assignments
+    (so the Assignments tab lists them with a Validate button). ``--binder`` also turns the
+    instructor tools off (formgrader, create-assignment, course list). ``make lab`` and Binder's
+    ``postBuild`` run it; running it again changes nothing.
 ``python -m tpmlab.course lab [--port P] [--no-browser] [JUPYTER OPTIONS...]``
     Start JupyterLab on the course home page; other options go to JupyterLab unchanged.
 """
@@ -120,6 +126,111 @@ def sync_assignments() -> None:
                 )
 
 
+KERNEL_CONFIG = """\
+# Written by `python -m tpmlab.course learner-setup`: explain common errors in plain words.
+c = get_config()  # noqa: F821
+c.InteractiveShellApp.extensions = ["tpmlab.errors"]
+"""
+
+NBGRADER_CONFIG = """\
+# Written by `python -m tpmlab.course learner-setup`: the learner's side of nbgrader.
+c = get_config()  # noqa: F821
+c.CourseDirectory.course_id = "tpm-skills-lab"
+c.Exchange.root = {exchange!r}
+c.Exchange.assignment_dir = {assignments!r}
+"""
+
+
+def default_exchange() -> Path:
+    return Path(os.environ.get("TPMLAB_EXCHANGE", Path.home() / ".tpmlab" / "exchange"))
+
+
+def _same_tree(a: Path, b: Path) -> bool:
+    """Whether folders ``a`` and ``b`` hold the same files with the same bytes."""
+    if not b.is_dir():
+        return False
+    files = lambda root: sorted(  # noqa: E731
+        p.relative_to(root) for p in root.rglob("*") if p.is_file()
+    )
+    names = files(a)
+    return names == files(b) and all(filecmp.cmp(a / n, b / n, shallow=False) for n in names)
+
+
+def learner_setup(
+    prefix: Path | None = None, exchange: Path | None = None, binder: bool = False
+) -> list[Path]:
+    """Configure Jupyter under ``prefix`` (this environment's ``sys.prefix``) for a learner: the
+    plain-words error extension in every kernel, and a local exchange at ``exchange`` holding the
+    released assignments, already "fetched" into ``assignments/``. ``binder`` also disables the
+    instructor tools. Returns the files written."""
+    prefix = Path(prefix or sys.prefix)
+    exchange = Path(exchange or default_exchange())
+    written = []
+    kernel_config = prefix / "etc" / "ipython" / "ipython_kernel_config.py"
+    nbgrader_config = prefix / "etc" / "jupyter" / "nbgrader_config.py"
+    for path, text in [
+        (kernel_config, KERNEL_CONFIG),
+        (
+            nbgrader_config,
+            NBGRADER_CONFIG.format(exchange=str(exchange), assignments=str(ASSIGNMENTS)),
+        ),
+    ]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+        written.append(path)
+    exchange.mkdir(parents=True, exist_ok=True)
+    env = _nbgrader_env()
+    for folder in sorted(p for p in RELEASE.iterdir() if p.is_dir()):
+        if _same_tree(folder, exchange / "tpm-skills-lab" / "outbound" / folder.name):
+            continue  # already released, unchanged
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "nbgrader",
+                "release_assignment",
+                folder.name,
+                "--force",
+                f"--Exchange.root={exchange}",
+                "--log-level=WARN",
+            ],
+            cwd=AUTOGRADER,
+            env=env,
+            check=True,
+        )
+    if binder:
+        jupyter = [sys.executable, "-m", "jupyter"]
+        for plugin in ("formgrader", "create-assignment", "course-list"):
+            subprocess.run(
+                [
+                    *jupyter,
+                    "labextension",
+                    "disable",
+                    "--level=sys_prefix",
+                    f"@jupyter/nbgrader:{plugin}",
+                ],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+        for ext in ("formgrader", "course_list"):
+            subprocess.run(
+                [
+                    *jupyter,
+                    "server",
+                    "extension",
+                    "disable",
+                    "--sys-prefix",
+                    f"nbgrader.server_extensions.{ext}",
+                ],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+    return written
+
+
 def lab(port: int, open_browser: bool, extra_args: list[str] | None = None) -> int:
     """Start JupyterLab at the repository root, opening the course home page.
 
@@ -161,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("release", help="regenerate the student versions")
     sub.add_parser("check-release", help="fail if the student versions are stale")
     sub.add_parser("sync-assignments", help="copy new student versions into assignments/")
+    p_setup = sub.add_parser("learner-setup", help="error advice and a local nbgrader exchange")
+    p_setup.add_argument("--binder", action="store_true", help="also disable instructor tools")
     p_lab = sub.add_parser("lab", help="start JupyterLab on the course home")
     p_lab.add_argument("--port", type=int, default=8888)
     p_lab.add_argument("--no-browser", action="store_true")
@@ -179,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
         print("Student versions are up to date.")
     elif args.command == "sync-assignments":
         sync_assignments()
+    elif args.command == "learner-setup":
+        for path in learner_setup(binder=args.binder):
+            print(f"wrote {path}")
+        print(f"assignments released into the local exchange {default_exchange()}")
     elif args.command == "lab":
         return lab(args.port, open_browser=not args.no_browser, extra_args=extra)
     return 0
