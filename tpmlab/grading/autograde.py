@@ -28,7 +28,6 @@ import os
 import queue
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -149,14 +148,9 @@ class _Worker:
 
     def kill(self) -> None:
         """Kill the worker and every process it started (kernels included)."""
-        for _ in range(3):
-            pids = _pids_with_token(self.token)
-            if not pids:
-                break
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.05)
+        from tpmlab.grading.sandbox import kill_all
+
+        kill_all(lambda: _pids_with_token(self.token), rounds=3, pause=0.05)
         with contextlib.suppress(Exception):
             self.proc.wait(timeout=5)
         if self.sandbox_dir:

@@ -376,20 +376,30 @@ class Cgroups:
     def close(self) -> None:
         """Kill whatever is left inside, then remove the cgroups."""
         for box in self.dirs:
-            for _ in range(50):
+
+            def members(box=box) -> list[int]:
                 try:
-                    pids = [int(p) for p in (box / "cgroup.procs").read_text().split()]
+                    return [int(p) for p in (box / "cgroup.procs").read_text().split()]
                 except OSError:
-                    break
-                if not pids:
-                    break
-                for pid in pids:
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.kill(pid, signal.SIGKILL)
-                time.sleep(0.02)
+                    return []
+
+            kill_all(members, rounds=50, pause=0.02)
             with contextlib.suppress(OSError):
                 box.rmdir()
         self.dirs = []
+
+
+def kill_all(find_pids, rounds: int, pause: float) -> None:
+    """SIGKILL every process ``find_pids()`` lists, again until it lists none (or ``rounds``
+    passes): processes may start others while they are being killed."""
+    for _ in range(rounds):
+        pids = find_pids()
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(pause)
 
 
 class Sandbox:
