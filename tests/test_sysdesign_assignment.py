@@ -40,6 +40,16 @@ _end = incident["started_at"] + pd.Timedelta("1h")
 q7_1h = burn_rate_at(log, _end, pd.Timedelta("1h"), 0.995)
 q7_6h = burn_rate_at(log, _end, pd.Timedelta("6h"), 0.995)
 """
+READ = """
+def read_latency_ms(hit_rate):
+    m = {miss}
+    {body}
+q9_ms = read_latency_ms(q8_hit_rate)
+"""
+# June's median latency of GET /v1/tasks/{task_id}: the miss cost Q9 asks for
+MISS = (
+    "log.loc[(log['method'] == 'GET') & (log['endpoint'] == '/v1/tasks/{task_id}'), 'latency_ms']"
+)
 TASKS = 'log[(log["method"] == "GET") & (log["endpoint"] == "/v1/projects/{project_id}/tasks")]'
 POST = 'log[(log["method"] == "POST") & (log["endpoint"] == "/v1/projects/{project_id}/tasks")]'
 
@@ -55,8 +65,9 @@ WRONG_A = {
     "q7": BURN.format(body='return float((inside["status"] >= 500).mean())'),  # error rate only
     "q8": "q8_hit_rate = cache.simulate_lru(cache.sample_keys(cache.zipf_popularity(5_000, 0.9),"
     " 100_000, seed=2025), 250).hit_rate",  # warm-up counted
-    "q9": "_m = log.loc[log['endpoint'] == '/v1/tasks/{task_id}', 'latency_ms'].median()\n"
-    "q9_ms = (1 - q8_hit_rate) * 2 + q8_hit_rate * _m",  # hit and miss swapped
+    "q9": READ.format(
+        miss=f"{MISS}.median()", body="return (1 - hit_rate) * 2 + hit_rate * m"
+    ),  # hit and miss weights swapped
     "q10": f"q10_max_rps = 40 / {POST}['latency_ms'].mean()",  # ms, not s
     "q11": "q11_p_wait = 100 / (6 * 20)\nq11_mean_ms = queueing.mmc(100, 20, 6).W * 1000",  # rho
     "q12": "q12_availability = reliability.series(0.9999, 0.9999, 0.995, 0.995, 0.9995)\n"
@@ -80,8 +91,9 @@ WRONG_B = {
     "q7": BURN.format(body='return float((df["status"] >= 500).mean() / (1 - slo))'),  # whole log
     "q8": "q8_hit_rate = 100 * cache.simulate_lru(cache.sample_keys(cache.zipf_popularity(5_000,"
     " 0.9), 100_000, seed=2025), 250, warmup=10_000).hit_rate",  # percentage
-    "q9": "_m = log.loc[log['endpoint'] == '/v1/tasks/{task_id}', 'latency_ms'].median()\n"
-    "q9_ms = (q8_hit_rate * 2 + (1 - q8_hit_rate) * _m) / 1000",  # seconds
+    "q9": READ.format(
+        miss=f"{MISS}.median()", body="return (hit_rate * 2 + (1 - hit_rate) * m) / 1000"
+    ),  # seconds
     "q10": f"q10_max_rps = 40 / ({POST}['latency_ms'].quantile(0.99) / 1000)",  # p99, not mean
     "q11": "q11_p_wait = queueing.mmc(100, 20, 6).p_wait\nq11_mean_ms = queueing.mmc(100, 20, 6).W",
     "q12": "q12_availability = reliability.series(0.9999, 0.9999, reliability.parallel(0.995,"
@@ -157,10 +169,9 @@ HIDDEN_ONLY = {
         " 100_000, seed=2024), 250, warmup=10_000).hit_rate",  # another seed
         ["LRU hit rate, seed 2025"],
     ),
-    "q9": (
-        "_m = log.loc[(log['endpoint'] == '/v1/tasks/{task_id}') & (log['method'] == 'GET'),"
-        " 'latency_ms'].mean()\nq9_ms = q8_hit_rate * 2 + (1 - q8_hit_rate) * _m",  # mean miss
-        ["mean read latency"],
+    "q9": (  # the mean miss latency, not the median
+        READ.format(miss=f"{MISS}.mean()", body="return hit_rate * 2 + (1 - hit_rate) * m"),
+        ["hit rate 0.0", "hit rate 0.25", "hit rate 0.9"],
     ),
     "q10": (f"q10_max_rps = 40 / ({POST}['latency_ms'].median() / 1000)", ["max throughput"]),
     "q11": (  # the wait only, without the service time
@@ -205,3 +216,44 @@ def test_accepted_alternatives_pass(data_ready):
     )
     for q in ("q1", "q2", "q4", "q5"):
         assert res[f"{q}_tests"].passed, (q, res[f"{q}_tests"].error)
+
+
+@pytest.mark.parametrize(
+    ("miss", "body"),
+    [
+        (  # PATCH and DELETE requests counted in the miss latency
+            "log.loc[log['endpoint'] == '/v1/tasks/{task_id}', 'latency_ms'].median()",
+            "return hit_rate * 2 + (1 - hit_rate) * m",
+        ),
+        (f"{MISS}.median()", "return hit_rate * 2 + (1 - hit_rate) * (m + 2)"),  # lookup added
+    ],
+    ids=["all_methods", "miss_plus_lookup"],
+)
+def test_q9_wrong_miss_cost_fails_on_the_hidden_hit_rates(data_ready, miss, body):
+    """Right at hit rate 1 and decreasing, so the public checks pass; the miss cost is wrong."""
+    res = nbs.run(PATH, {"q9": READ.format(miss=miss, body=body)})
+    error = res["q9_tests"].error
+    assert error.startswith("HiddenTestFailed: "), error
+    assert "'hit rate 0.0' is " in error, error
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {  # warm-up counted: a hit rate that passes Q8's public checks; Q9 in the learner's words
+            "q8": WRONG_A["q8"],
+            "q9": READ.format(
+                miss=f"float({MISS}.median())", body="return hit_rate * 2 + (1 - hit_rate) * m"
+            ),
+        },
+        # Q8 not answered: q8_hit_rate is undefined and q9_ms fails, the function stays right
+        {"q8": "# YOUR CODE HERE\nraise NotImplementedError()"},
+    ],
+    ids=["wrong_q8", "blank_q8"],
+)
+def test_a_wrong_q8_does_not_cost_q9(data_ready, answers):
+    """Q9 is judged on the function at the grader's own hit rates, not at the learner's Q8 answer,
+    so a mistake in Q8 is not carried forward."""
+    res = nbs.run(PATH, answers)
+    assert not res["q8_tests"].passed
+    assert res["q9_tests"].passed, res["q9_tests"].error
