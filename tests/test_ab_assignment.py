@@ -2,7 +2,9 @@
 rejects plausible wrong answers (one- vs two-sided, pooled vs unpooled SE, per-arm vs total,
 relative vs absolute, ignoring SRM...), the data questions (3, 6, 8, 10, 11) reject answers
 hard-coded from the default data (their hidden checks rerun the learner's function on a re-seeded
-copy), and the solution's answers agree with the planted truth.
+copy), Question 7b rejects a typed-in list of SRM experiments (its hidden checks call
+``srm_experiments`` on made-up databases where other experiments have an SRM), and the solution's
+answers agree with the planted truth.
 
 Solution-passes / release-fails is proven for every assignment by tests/test_assignments.py.
 """
@@ -55,14 +57,32 @@ def diff_ci(conv_c, n_c, conv_t, n_t, alpha=0.05):
     d = p_t - p_c
     return d - z * se, d + z * se
 """
-SRM = """
+SRM_PVALUE = """
 def srm_pvalue(n_control, n_treatment, planned_treatment_share=0.5):
     total = n_control + n_treatment
     r = stats.chisquare([n_control, n_treatment], f_exp=[total * (1 - {S}), total * {S}])
     return r.{FIELD}
-
-q7_srm_experiments = {LIST}
 """
+SRM = (
+    SRM_PVALUE
+    + """
+def srm_experiments(eng):
+{BODY}
+"""
+)
+# The body of srm_experiments by another method than the solution's: one count per (experiment,
+# variant), pivoted; the planned shares come from SHARES, the threshold is T.
+SRM_METHOD = """
+    n = pd.read_sql(
+        "SELECT experiment_id, variant, COUNT(*) AS n FROM experiment_assignments "
+        "GROUP BY experiment_id, variant", eng
+    ).pivot(index="experiment_id", columns="variant", values="n")
+    share = {SHARES}.set_index("experiment_id")["planned_treatment_share"]
+    return sorted(e for e in n.index
+                  if srm_pvalue(n.loc[e, "control"], n.loc[e, "treatment"], share[e]) < {T})
+"""
+SHARES_FROM_ENG = 'pd.read_sql("SELECT * FROM experiments", eng)'
+RIGHT_SRM_PVALUE = {"S": "planned_treatment_share", "FIELD": "pvalue"}
 Q3 = """
 def plan_onboarding_test(eng):
     oc = experiment_users(eng, "onboarding_checklist")
@@ -133,7 +153,9 @@ WRONG_A = {
     "q4": ZT.format(SE=UNPOOLED, P="2 * stats.norm.sf(abs(z))"),  # unpooled SE in the test
     "q5": CI.format(SE=POOLED, A="alpha / 2"),  # pooled SE in the interval
     "q6": Q6.format(REL="pt - pc", P="ztest(xc, nc, xt, nt)[1]"),  # relative = absolute
-    "q7": SRM.format(S="0.5", FIELD="pvalue", LIST="[]"),  # ignores planned share; ignores SRM
+    "q7": SRM.format(  # ignores the planned share, in (a) and so in (b)
+        S="0.5", FIELD="pvalue", BODY=SRM_METHOD.format(SHARES=SHARES_FROM_ENG, T="0.001")
+    ),
     "q8": Q8.format(THETA="rho", VR="adj.var(ddof=1) / y.var(ddof=1)"),  # theta = correlation
     "q9": Q9.format(EXPR="multipletests(pvalues, method='bonferroni')[1]"),
     "q10": Q10.format(EXPR="rp['treatment'] / rp['control'] - 1"),  # relative lifts
@@ -150,15 +172,48 @@ WRONG_B = {
     "q4": ZT.format(SE=POOLED, P="stats.norm.sf(abs(z))"),  # one-sided p-value
     "q5": CI.format(SE=UNPOOLED, A="alpha"),  # z = 1.645
     "q6": Q6.format(REL="pt / pc - 1", P="stats.norm.sf(abs(ztest(xc, nc, xt, nt)[0]))"),
-    "q7": SRM.format(
-        S="planned_treatment_share", FIELD="statistic", LIST="sorted(experiments.experiment_id)"
-    ),  # statistic not p; flags everything
+    "q7": SRM.format(  # the statistic, not the p-value: (almost) none is below 0.001
+        S="planned_treatment_share",
+        FIELD="statistic",
+        BODY=SRM_METHOD.format(SHARES=SHARES_FROM_ENG, T="0.001"),
+    ),
     "q8": Q8.format(THETA="np.cov(x, y)[0, 1] / x.var(ddof=1)", VR="1 - rho"),
     "q9": Q9.format(EXPR="multipletests(pvalues, method='fdr_bh')[1]"),
     "q10": Q10.format(EXPR="rp['control'] - rp['treatment']"),  # control minus treatment
     "q11": Q11.format(EXPR="rate['treatment'] / rate['control'] - 1", W1="0, 6", W4="21, 27"),
     "q12": Q12.format(A="invalid: SRM", B="no effect", C="real win", D="simpson's paradox"),
 }
+
+# Question 7b: wrong answers that pass 7a (and all but the first pass 7b's public checks on Orbit)
+WRONG_Q7B = {
+    # the old form of the question: a typed-in list, no function
+    "typed-in list": SRM_PVALUE.format(**RIGHT_SRM_PVALUE)
+    + 'q7_srm_experiments = ["pricing_page_v2"]\n',
+    # p < 0.05 instead of Orbit's strict 0.001: the borderline experiments get flagged
+    "threshold 0.05": SRM.format(
+        **RIGHT_SRM_PVALUE, BODY=SRM_METHOD.format(SHARES=SHARES_FROM_ENG, T="0.05")
+    ),
+    # the experiments and planned shares of Orbit's table printed at the top, not of `eng`
+    "Orbit's experiment list": SRM.format(
+        **RIGHT_SRM_PVALUE,
+        BODY="""    return sorted(
+        e for e, s in zip(experiments.experiment_id, experiments.planned_treatment_share)
+        if srm_pvalue(*[(experiment_users(eng, e).variant == v).sum()
+                        for v in ["control", "treatment"]], s) < 0.001
+    )""",
+    ),
+}
+# Question 7b right, by another method: experiment_users per experiment, as Question 6 does
+RIGHT_Q7B_OTHER_METHOD = SRM.format(
+    **RIGHT_SRM_PVALUE,
+    BODY="""    found = []
+    for e in pd.read_sql("SELECT * FROM experiments", eng).itertuples():
+        arms = experiment_users(eng, e.experiment_id).variant.value_counts()
+        if srm_pvalue(arms.get("control", 0), arms.get("treatment", 0),
+                      e.planned_treatment_share) < 0.001:
+            found.append(e.experiment_id)
+    return sorted(found)""",
+)
 
 USERS_SQL = sa.text(
     "SELECT a.variant, a.platform, o.converted, o.tasks_created, o.pre_tasks_created "
@@ -218,7 +273,23 @@ def default_answers(eng) -> dict[str, dict]:
     engaged = (sums.engaged_users / sums.exposed_users).unstack()
     lifts = engaged["treatment"] - engaged["control"]
     q11 = {"week1_lift": lifts.loc[0], "week4_lift": lifts.loc[3]}
-    return {"q3": q3, "q6": q6, "q8": q8, "q10": q10, "q11": q11}
+    arms = pd.read_sql(
+        "SELECT a.experiment_id, e.planned_treatment_share AS share, a.variant, COUNT(*) AS n "
+        "FROM experiment_assignments a JOIN experiments e USING (experiment_id) "
+        "GROUP BY a.experiment_id, e.planned_treatment_share, a.variant",
+        eng,
+    )
+    arms = arms.pivot_table(index=["experiment_id", "share"], columns="variant", values="n")
+    # the one-sample z-test of the treatment share is the chi-square test of the two counts
+    q7 = sorted(
+        eid
+        for (eid, share), r in arms.iterrows()
+        if proportions_ztest(
+            r["treatment"], r["treatment"] + r["control"], value=share, prop_var=share
+        )[1]
+        < 0.001
+    )
+    return {"q3": q3, "q6": q6, "q7": q7, "q8": q8, "q10": q10, "q11": q11}
 
 
 FUNCTIONS = {
@@ -239,11 +310,20 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+# test cell -> the first key the grader reports as wrong when a function returns Orbit's answer
+HARD_CODED = {f"{q}-tests": "on a re-seeded copy: " for q in DATA_QUESTIONS} | {
+    "q7b-tests": "made-up data: "
+}
+
+
 def hard_coded(answers: dict[str, dict]) -> dict[str, str]:
-    """Answer cells whose functions ignore their database and return the given numbers."""
-    return {
+    """Answer cells whose functions ignore their database and return the given numbers (for
+    Question 7, a right ``srm_pvalue`` and an ``srm_experiments`` returning Orbit's list)."""
+    cells = {
         q: f"def {FUNCTIONS[q]}(eng):\n    return {_plain(answers[q])!r}\n" for q in DATA_QUESTIONS
     }
+    cells["q7"] = SRM.format(**RIGHT_SRM_PVALUE, BODY=f"    return {answers['q7']!r}")
+    return cells
 
 
 @pytest.fixture(scope="module")
@@ -260,6 +340,11 @@ def wrong_runs(default_numbers):
     }
 
 
+@pytest.fixture(scope="module")
+def q7b_runs():
+    return {name: notebooks.run(PATH, {"q7": cell}) for name, cell in WRONG_Q7B.items()}
+
+
 @pytest.mark.parametrize("question", sorted(set(WRONG_A) | set(WRONG_B)))
 def test_plausible_wrong_answers_fail(wrong_runs, question):
     targets = {"q7": ["q7a-tests", "q7b-tests"]}.get(question, [f"{question}-tests"])
@@ -272,27 +357,58 @@ def test_plausible_wrong_answers_fail(wrong_runs, question):
             )
 
 
-@pytest.mark.parametrize("question", DATA_QUESTIONS)
-def test_hard_coded_numbers_fail(wrong_runs, question):
-    """The default data's exact numbers pass the public checks and the default-data part of the
-    hidden checks, and are caught on the re-seeded copy."""
-    result = wrong_runs["hard-coded"][f"{question}-tests"]
-    assert not result.passed, f"a function returning the default data's numbers passes {question}"
+@pytest.mark.parametrize("gid", sorted(HARD_CODED))
+def test_hard_coded_numbers_fail(wrong_runs, gid):
+    """The default data's exact answers pass the public checks and the default-data part of the
+    hidden checks, and are caught on the re-seeded copy (Question 7b: on made-up databases)."""
+    result = wrong_runs["hard-coded"][gid]
+    assert not result.passed, f"a function returning the default data's answer passes {gid}"
     # Not a public CheckFailed but a recorded answer the grader judged wrong; the grader lists the
-    # failing answers in the order the solution recorded them ("orbit: ..." first), so the first
-    # one being a re-seeded answer means every answer on Orbit's data was right.
-    assert result.error.startswith("HiddenTestFailed: 'on a re-seeded copy: "), result.error
+    # failing answers in the order the solution recorded them ("orbit..." first), so the first
+    # one being a re-seeded (made-up) answer means every answer on Orbit's data was right.
+    assert result.error.startswith(f"HiddenTestFailed: '{HARD_CODED[gid]}"), result.error
     assert "'orbit" not in result.error, result.error
 
 
 def test_hard_coded_runs_leave_other_questions_alone(wrong_runs):
-    """The hard-coded run substitutes only the data questions: everything else still passes,
-    so its failures above are caused by the hard-coding and nothing else."""
+    """The hard-coded run substitutes only the data questions and Question 7b: everything else
+    (Question 7a included) still passes, so its failures above are caused by the hard-coding."""
     run = wrong_runs["hard-coded"]
-    others = [gid for gid in run if gid.split("-")[0] not in DATA_QUESTIONS]
+    others = [gid for gid in run if gid not in HARD_CODED]
+    assert "q7a-tests" in others
     assert others and all(run[gid].passed for gid in others), {
         gid: run[gid].error for gid in others if not run[gid].passed
     }
+
+
+def test_default_srm_list_is_the_planted_one(default_numbers):
+    """The hard-coded Question 7b answer is the typed-in list a learner would copy."""
+    assert default_numbers["q7"] == ["pricing_page_v2"]
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_Q7B))
+def test_wrong_srm_lists_fail_q7b(q7b_runs, name):
+    """A typed-in list, the wrong threshold, or Orbit's experiments instead of those in `eng`
+    fail Question 7b; Question 7a (right in all of them) still passes."""
+    run = q7b_runs[name]
+    assert run["q7a-tests"].passed, run["q7a-tests"].error
+    error = run["q7b-tests"].error
+    assert error is not None, f"{name} passes Question 7b"
+    if name == "typed-in list":  # no srm_experiments at all: the public check says so
+        assert error.startswith("CheckFailed: `srm_experiments` is not defined"), error
+    else:  # right on Orbit, wrong on a made-up database
+        assert error.startswith("HiddenTestFailed: 'made-up data: "), error
+        assert "'orbit" not in error, error
+    others = {g: r.error for g, r in run.items() if g not in ("q7a-tests", "q7b-tests")}
+    assert all(e is None for e in others.values()), others
+
+
+def test_srm_by_another_method_passes():
+    """The made-up databases hold every table and column a right answer may read: counting the
+    arms with experiment_users (as Question 6 does) passes Question 7b."""
+    run = notebooks.run(PATH, {"q7": RIGHT_Q7B_OTHER_METHOD})
+    failing = {gid: r.error for gid, r in run.items() if not r.passed}
+    assert not failing, failing
 
 
 def test_the_data_questions_differ_on_the_reseeded_copy(default_numbers):
