@@ -304,3 +304,43 @@ def test_hidden_tests_only_record(path):
         assert "answer(" in hidden, f"{path.name} {gid}: the hidden block records no answer"
         found = COMPARES.findall(hidden)
         assert not found, f"{path.name} {gid}: the hidden block compares in the kernel: {found}"
+
+
+# ---- review flags for code that patches what the tests observe ---------------------------------
+@pytest.mark.parametrize(
+    ("code", "patched"),
+    [
+        (
+            "import tpmlab.api.gateway as g\ng.RateLimiter.allow = lambda *a: True",
+            ["tpmlab.api.gateway"],
+        ),
+        ("from tpmlab.api import gateway\ngateway.FaultInjector = None", ["tpmlab.api.gateway"]),
+        ("import tpmlab.checks\ntpmlab.checks.check = print", ["tpmlab"]),
+        ("import pandas as pd\npd.Series.value_counts = lambda s: 1", ["pandas"]),
+        ("import requests\nsetattr(requests, 'get', None)", ["requests"]),
+        ("%matplotlib inline\nimport sys\nsys.excepthook = None", ["sys"]),
+        ("import builtins\ndel builtins.print", ["builtins"]),
+        # honest habits are not flagged
+        ("import pandas as pd\npd.options.display.max_rows = 100", []),
+        ("import numpy as np\nx = np.zeros(3)\nx[0] = 1", []),
+        ("class A:\n    pass\nA.b = 3\nd = {}\nd['k'] = 1", []),
+        ("this is not python", []),
+    ],
+)
+def test_patched_imports_are_found(code, patched):
+    from tpmlab.grading.review import patched_imports
+
+    assert patched_imports(code) == patched
+
+
+@pytest.mark.parametrize("path", sorted(EXERCISES.glob("*/*.ipynb")), ids=lambda p: p.parent.name)
+def test_solutions_are_not_flagged_as_patching(path):
+    from tpmlab.grading.review import patched_imports
+
+    nb = notebooks.read(path)
+    code = "\n".join(
+        c.source
+        for c in nb.cells
+        if c.cell_type == "code" and not c.metadata.get("nbgrader", {}).get("grade")
+    )
+    assert patched_imports(code) == []

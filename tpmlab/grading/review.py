@@ -29,6 +29,82 @@ SUSPICIOUS = {
 }
 
 
+# Imported code a submission has no business changing: patching it could change what the
+# hidden tests observe (the practice API server, the check helpers, the kernel itself).
+PATCH_WATCH = ("tpmlab", "IPython", "ipykernel", "builtins", "sys", "requests", "httpx", "urllib3")
+PATCH_WATCH_CLASSES = ("pandas", "numpy")  # only their classes (pd.options.x = ... is fine)
+
+
+def _watched(module: str) -> bool:
+    return module.split(".")[0] in PATCH_WATCH + PATCH_WATCH_CLASSES
+
+
+def patched_imports(code: str) -> list[str]:
+    """The imported modules whose attributes ``code`` reassigns (``g.Limiter.allow = ...``,
+    ``setattr(module, ...)``, ``del module.x``), for the modules above. Cells that do not parse
+    (IPython magics, syntax errors) are read line by line as far as they parse."""
+    import ast
+
+    found: list[str] = []
+    aliases: dict[str, str] = {}
+
+    def root(node) -> tuple[str | None, list[str]]:
+        chain = []
+        while isinstance(node, ast.Attribute):
+            chain.append(node.attr)
+            node = node.value
+        return (node.id if isinstance(node, ast.Name) else None), chain[::-1]
+
+    def check_target(node) -> None:
+        if not isinstance(node, ast.Attribute):
+            return
+        name, chain = root(node)
+        module = aliases.get(name or "")
+        if module is None:
+            return
+        top = module.split(".")[0]
+        if top in PATCH_WATCH_CLASSES and not any(part[:1].isupper() for part in chain[:-1]):
+            return  # pd.options.display.max_rows = 100 is an honest habit
+        if module not in found:
+            found.append(module)
+
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        kept = [line for line in code.splitlines() if not line.lstrip().startswith(("%", "!"))]
+        try:
+            tree = ast.parse("\n".join(kept))
+        except SyntaxError:
+            return found
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if _watched(a.name):
+                    # `import a.b as g` binds g to a.b; `import a.b` binds a
+                    bound = a.asname or a.name.split(".")[0]
+                    aliases[bound] = a.name if a.asname else bound
+        elif isinstance(node, ast.ImportFrom) and node.module and _watched(node.module):
+            for a in node.names:
+                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.Delete)):
+            for target in node.targets:
+                check_target(target)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            check_target(node.target)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("setattr", "delattr")
+            and node.args
+        ):
+            name, _ = root(node.args[0])
+            module = aliases.get(name or "")
+            if module is not None and module not in found:
+                found.append(module)
+    return found
+
+
 def _test_cells(nb) -> dict[str, str]:
     out = {}
     for cell in nb.cells:
@@ -80,4 +156,7 @@ def review_submission(course, assignment: str, folder: Path) -> list[str]:
         for label, pattern in SUSPICIOUS.items():
             if pattern.search(code):
                 flags.append(f"suspicious code: {label}")
+        patched = patched_imports(code)
+        if patched:
+            flags.append(f"suspicious code: patches imported code ({', '.join(patched[:3])})")
     return flags
