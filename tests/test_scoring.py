@@ -216,6 +216,15 @@ def test_judge_flags_records_no_honest_notebook_makes():
     failures, flags, _ = _judged(_executed(unknown))
     assert failures and any("unknown answers" in f for f in flags)
 
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    huge = {"key": "a", "value": "x" * (keys.MAX_RECORD_CHARS + 1)}
+    for bad in (["not", "a", "record"], {"key": "a", "value": deep}, huge):
+        out = {"output_type": "display_data", "data": {MIME: bad}, "metadata": {}}
+        failures, flags, _ = _judged(_executed([out, _record("b", [1, 2])]))
+        assert failures and any("malformed" in f for f in flags), bad if bad is not deep else "deep"
+
     malformed = [nbformat.v4.new_output("display_data", data={MIME: ["not", "a", "record"]})]
     failures, flags, _ = _judged(_executed([*malformed, _record("a", 3), _record("b", [1, 2])]))
     assert failures and any("malformed" in f for f in flags)

@@ -99,12 +99,12 @@ def _is_test_cell(cell) -> bool:
 
 
 def _valid_record(rec) -> bool:
-    return (
-        isinstance(rec, dict)
-        and isinstance(rec.get("key"), str)
-        and "value" in rec
-        and len(json.dumps(rec.get("value"), default=str)) <= MAX_RECORD_CHARS
-    )
+    if not (isinstance(rec, dict) and isinstance(rec.get("key"), str) and "value" in rec):
+        return False
+    try:
+        return len(json.dumps(rec["value"], default=str)) <= MAX_RECORD_CHARS
+    except (RecursionError, ValueError, TypeError):  # absurdly nested: not an honest record
+        return False
 
 
 # ---- building a key ---------------------------------------------------------------------------
