@@ -70,6 +70,14 @@ RIGHT = {
     "q3": "growth = (80 - 120) / 120",
 }
 
+LEAK = (
+    "def _leak(lines):\n"
+    "    if any('HIDDEN' in line for line in lines):\n"
+    "        print(''.join(lines))\n"
+    "    return lines\n"
+    "get_ipython().input_transformers_post.append(_leak)"
+)
+
 # student -> (answers or a special kind, expected autograded score, expected flag substrings)
 CLASS = {
     "alice": ({**RIGHT, "memo": "Signups fell by a third: check the Tuesday release."}, 10, []),
@@ -87,6 +95,8 @@ CLASS = {
     "mia": ({**RIGHT, "q1": "import os\nos._exit(0)"}, 0, ["suspicious code: os._exit"]),
     "nina": ("symlink", 0, ["unsafe file"]),  # a full solution beside a link out of the folder
     "oscar": ("oversized", 0, ["oversized file"]),  # a full solution beside a 21 MiB file
+    # right answers, and prints the hidden tests' code as they run (it must not reach feedback)
+    "pat": ({**RIGHT, "q1": RIGHT["q1"] + "\n" + LEAK}, 10, ["input transformers"]),
 }
 
 

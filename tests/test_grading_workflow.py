@@ -116,6 +116,9 @@ def test_feedback_shows_public_checks_not_hidden_tests(graded):
     for student, text in by_student.items():
         assert HIDDEN_SENTINEL not in text, f"hidden test code leaked into {student}'s feedback"
         assert "BEGIN HIDDEN TESTS" not in text
+    # pat's code printed the hidden tests while they ran: the instructor sees it, pat does not
+    autograded = (course.autograded_dir("pat", ASSIGNMENT) / NOTEBOOK).read_text()
+    assert HIDDEN_SENTINEL in autograded and "pat" in by_student
     assert "A hidden test failed" in by_student["dave"]
     assert "CheckFailed" not in by_student["alice"]  # passing checks show no error
     assert "CheckFailed" in by_student["carol"]  # a public check's message is shown

@@ -3,8 +3,9 @@
 nbgrader's autograded notebook contains the hidden tests (they are restored before grading), and
 its error outputs carry tracebacks that quote test code. :class:`HideHiddenTests` runs inside
 ``nbgrader generate_feedback`` (configured in ``autograder/nbgrader_config.py``) and, in every
-autograded test cell: removes the hidden block from the source, replaces tracebacks by the
-one-line error, and replaces an error raised inside the hidden block by a neutral message.
+autograded test cell: removes the hidden block from the source, keeps of the outputs only the
+public checks' ✅ lines and the errors, replaces tracebacks by the one-line error, and replaces
+an error raised inside the hidden block (or by the grader's judge) by a neutral message.
 """
 
 from __future__ import annotations
@@ -61,13 +62,24 @@ class HideHiddenTests(Preprocessor):
         if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
             return cell, resources
         hidden = hidden_line_range(cell.source)
+        kept = []
         for output in cell.get("outputs", []):
-            if output.get("output_type") != "error":
+            kind = output.get("output_type")
+            if kind == "stream" and output.get("name") == "stdout":
+                # only the public checks' own lines: anything else the student's code printed
+                # while the hidden tests ran could quote them
+                lines = [x for x in output.get("text", "").splitlines() if x.startswith("✅")]
+                if lines:
+                    kept.append({**output, "text": "\n".join(lines) + "\n"})
+                continue
+            if kind != "error":
                 continue
             line = _failing_line(output.get("traceback", []))
             if hidden and (line is None or hidden[0] <= line <= hidden[1]):
                 output["ename"], output["evalue"] = "HiddenTestFailed", HIDDEN_FAILED
             output["traceback"] = [f"{output['ename']}: {output['evalue']}"]
+            kept.append(output)
+        cell.outputs = kept
         if hidden:
             cell.source = strip_hidden(cell.source) + "\n# (hidden tests are not shown)"
         return cell, resources
