@@ -624,6 +624,28 @@ def test_engine_defaults_and_env(orbit_db, monkeypatch):
         assert c.exec_driver_sql("SELECT COUNT(*) FROM users").scalar() > 0
 
 
+def test_the_bundled_database_is_read_only_by_default(orbit_db, monkeypatch):
+    """A learner's stray DELETE cannot change the data every check compares with; the error
+    says how to experiment on a scratch copy instead."""
+    import sqlalchemy as sa
+
+    from tpmlab import data
+    from tpmlab.errors import advice
+
+    monkeypatch.delenv("TPMLAB_DB_URL", raising=False)
+    before = (orbit_db.stat().st_size, orbit_db.stat().st_mtime_ns)
+    eng = data.engine()
+    with pytest.raises(sa.exc.OperationalError, match="readonly") as exc, eng.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM users")
+    assert "scratch copy" in advice(exc.value)
+    with eng.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM users").scalar() > 0
+    assert (orbit_db.stat().st_size, orbit_db.stat().st_mtime_ns) == before
+    eng.dispose()
+    # asked for explicitly, it is writable (the data builder and the tests' fixtures do this)
+    assert data.engine(read_only=False).url.database == str(orbit_db)
+
+
 def test_missing_default_data_says_how_to_build(tmp_path, monkeypatch):
     from tpmlab import data
 

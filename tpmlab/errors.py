@@ -108,6 +108,14 @@ def _is_connection_refused(exc: BaseException) -> bool:
     return False
 
 
+READ_ONLY_DATA = (
+    "Orbit's database is read-only, so that no query can change the data every check compares "
+    "with. To try INSERT, UPDATE, DELETE or CREATE, work on a scratch copy: "
+    "`scratch = sqlalchemy.create_engine('sqlite://')`, then copy a table into it with "
+    "`pandas.read_sql('SELECT * FROM tasks', engine()).to_sql('tasks', scratch)`."
+)
+
+
 def advice(exc: BaseException) -> str | None:
     """What a learner should do next about ``exc``, in plain words; ``None`` if nothing useful.
 
@@ -129,6 +137,8 @@ def advice(exc: BaseException) -> str | None:
     if _is_connection_refused(exc):
         return API_DOWN.format(where=_connection_target(exc) or "that address")
     text = str(exc)
+    if "attempt to write a readonly database" in text:
+        return READ_ONLY_DATA
     if "no such table" in text or "no such column" in text:
         detail = next((line.strip() for line in text.splitlines() if "no such" in line), "a table")
         if "no such column" in text:

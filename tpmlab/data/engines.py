@@ -8,6 +8,7 @@ on what is wrong and one on what to do.
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -115,9 +116,10 @@ def connect(url: str | URL, *, must_exist: bool = True, check: bool = True) -> E
 
 def _sqlite_engine(path: Path, read_only: bool) -> Engine:
     if read_only:
-        eng = create_engine(
-            f"sqlite:///file:{path}?mode=ro&uri=true",
-        )
+        # the URL stays the plain path (eng.url.database is the file); the connections are
+        # opened read-only, so a stray UPDATE or DELETE cannot change the file
+        uri = f"file:{path.resolve().as_posix()}?mode=ro"
+        eng = create_engine(f"sqlite:///{path}", creator=lambda: sqlite3.connect(uri, uri=True))
     else:
         eng = create_engine(f"sqlite:///{path}")
 
@@ -131,8 +133,11 @@ def _sqlite_engine(path: Path, read_only: bool) -> Engine:
     return eng
 
 
-def default_engine(read_only: bool = False) -> Engine:
-    """An engine on the bundled SQLite database, or :class:`DataNotFoundError` if not built."""
+def default_engine(read_only: bool = True) -> Engine:
+    """An engine on the bundled SQLite database, or :class:`DataNotFoundError` if not built.
+
+    Read-only unless asked otherwise: lessons, checks and graders all read Orbit's data, and a
+    learner's accidental ``DELETE`` must not change what everyone's checks compare with."""
     db = paths.default_db_path()
     if not db.exists():
         raise DataNotFoundError(
@@ -143,11 +148,14 @@ def default_engine(read_only: bool = False) -> Engine:
     return _sqlite_engine(db, read_only)
 
 
-def engine(url: str | URL | None = None, *, read_only: bool = False) -> Engine:
-    """An engine on ``url``, else on ``$TPMLAB_DB_URL``, else on the bundled SQLite database."""
+def engine(url: str | URL | None = None, *, read_only: bool | None = None) -> Engine:
+    """An engine on ``url``, else on ``$TPMLAB_DB_URL``, else on the bundled SQLite database.
+
+    ``read_only`` defaults to True for the bundled database and to False for a URL you give
+    (a SQLite URL can be opened read-only with ``read_only=True``)."""
     url = url or os.environ.get(ENV_URL) or None
     if url is None:
-        return default_engine(read_only=read_only)
+        return default_engine(read_only=True if read_only is None else read_only)
     u = parse_url(url)
     if read_only and u.get_backend_name() == "sqlite" and u.database:
         _sqlite_file_checks(u, must_exist=True)
