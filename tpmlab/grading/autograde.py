@@ -323,10 +323,8 @@ def autograde(
             refusal = "unsafe file", f"links or special files in the submission ({unsafe_files})"
         elif oversized:
             # nbgrader reads notebooks whole into memory; no answer needs this much
-            refusal = (
-                "oversized file",
-                (f"files over {MAX_FILE_BYTES // 2**20} MiB in the submission ({oversized})"),
-            )
+            limit = MAX_FILE_BYTES // 2**20
+            refusal = "oversized file", f"files over {limit} MiB in the submission ({oversized})"
         if refusal:
             flag, why = refusal
             _, max_score = _record(course, assignment, student, None, [flag], None)

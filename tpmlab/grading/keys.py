@@ -88,16 +88,6 @@ def _split_outputs(cell) -> tuple[list, list]:
     return records, others
 
 
-def _is_test_cell(cell) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
-    return (
-        cell.cell_type == "code"
-        and bool(meta.get("grade"))
-        and not meta.get("solution")
-        and bool(meta.get("grade_id"))
-    )
-
-
 def _valid_record(rec) -> bool:
     if not (isinstance(rec, dict) and isinstance(rec.get("key"), str) and "value" in rec):
         return False
@@ -126,7 +116,7 @@ def build_key(source: str | Path, *, timeout: int = 300) -> dict:
         if cell.cell_type != "code":
             continue
         records, others = _split_outputs(cell)
-        if not _is_test_cell(cell):
+        if not notebooks.is_autograded_test(cell):
             if records:
                 problems.append("answer() is called outside an autograded test cell")
             continue
@@ -374,7 +364,11 @@ def judge(nb, key: dict) -> tuple[dict[str, list[str]], list[str]]:
         if cell.cell_type != "code":
             continue
         records, others = _split_outputs(cell)
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id") if _is_test_cell(cell) else None
+        gid = (
+            cell.metadata.get("nbgrader", {}).get("grade_id")
+            if notebooks.is_autograded_test(cell)
+            else None
+        )
         if gid is None or gid not in key["cells"]:
             if records:
                 flags.append("tampering suspected: answer records outside the hidden tests")

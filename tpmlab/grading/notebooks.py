@@ -48,13 +48,20 @@ def grade_cells(nb) -> dict[str, dict]:
     return out
 
 
+def is_autograded_test(cell) -> bool:
+    """Whether ``cell`` is an autograded test cell (a graded code cell that is not a solution)."""
+    meta = cell.metadata.get("nbgrader", {})
+    return (
+        cell.cell_type == "code"
+        and bool(meta.get("grade"))
+        and not meta.get("solution")
+        and bool(meta.get("grade_id"))
+    )
+
+
 def autograded_test_ids(nb) -> list[str]:
-    """grade_ids of the autograded test cells (graded code cells that are not solutions)."""
-    return [
-        gid
-        for gid, m in grade_cells(nb).items()
-        if m.get("grade") and not m.get("solution") and m["cell"].cell_type == "code"
-    ]
+    """grade_ids of the autograded test cells, in notebook order."""
+    return [m["grade_id"] for m in grade_cells(nb).values() if is_autograded_test(m["cell"])]
 
 
 def release(nb):

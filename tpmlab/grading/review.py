@@ -12,6 +12,8 @@ from pathlib import Path
 
 import nbformat
 
+from tpmlab.grading.notebooks import is_autograded_test
+
 # Code an honest answer never needs: these are flagged for review, never penalised.
 SUSPICIOUS = {
     "input transformers": re.compile(r"input_transformers|register_transformer|\bast_transformers"),
@@ -106,12 +108,11 @@ def patched_imports(code: str) -> list[str]:
 
 
 def _test_cells(nb) -> dict[str, str]:
-    out = {}
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution") and meta.get("grade_id"):
-            out[meta["grade_id"]] = cell.source
-    return out
+    return {
+        cell.metadata["nbgrader"]["grade_id"]: cell.source
+        for cell in nb.cells
+        if is_autograded_test(cell)
+    }
 
 
 def _strip_hidden(source: str) -> str:

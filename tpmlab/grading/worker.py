@@ -54,10 +54,12 @@ def _grade(job: dict) -> dict:
         os.environ["TPMLAB_SANDBOX_LIMITS"] = json.dumps(job.get("limits", {}))
     # the course's config runs kernels through tpmlab.grading.execute.SandboxedExecute, which
     # refuses an unsandboxed kernel unless grading is explicitly unsafe
+    from tpmlab.grading.execute import UNSAFE_ENV
+
     if job.get("sandbox"):
-        os.environ.pop("TPMLAB_GRADE_UNSAFE", None)
+        os.environ.pop(UNSAFE_ENV, None)
     else:
-        os.environ["TPMLAB_GRADE_UNSAFE"] = "1"
+        os.environ[UNSAFE_ENV] = "1"
     config.Autograde.force = True
     config.Autograde.create_student = True
     log_stream = io.StringIO()
