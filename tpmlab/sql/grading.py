@@ -447,10 +447,13 @@ def compare_to_reference(
     order_matters: bool = False,
     rtol: float = 1e-6,
 ) -> None:
-    """Hidden check: the learner's query returns the reference's result set on every engine.
+    """The learner's query returns the reference's result set on every engine (the first is
+    Orbit's data; the others re-seeded copies, on which typed-in numbers fail).
 
-    The first engine is Orbit's data; the others are re-seeded copies, on which a query that
-    returns typed-in numbers fails. The reference SQL must come from the hidden test cell."""
+    For tests and local checks: it compares in the calling process. A graded assignment's hidden
+    tests must not compare in the student's kernel; they record the learner's result with
+    :func:`tpmlab.scoring.answer` and the grader compares it with the solution's (see
+    :mod:`tpmlab.scoring`)."""
     for index, eng in enumerate(engines):
         context = "" if index == 0 else "on a re-seeded copy of Orbit's data"
         got = run_learner_query(learner_sql, eng, name=name)
