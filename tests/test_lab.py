@@ -10,25 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.lab_server import running_lab
 from tpmlab.paths import REPO_ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str, timeout: float = 5.0) -> tuple[int, str]:
@@ -41,60 +32,8 @@ def get(url: str, timeout: float = 5.0) -> tuple[int, str]:
 
 @pytest.fixture
 def lab_server(tmp_path: Path):
-    port, token = free_port(), secrets.token_hex(16)
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), PYTHONUNBUFFERED="1")
-    log = (tmp_path / "lab.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tpmlab.course",
-            "lab",
-            "--no-browser",
-            "--port",
-            str(port),
-            f"--ServerApp.token={token}",
-            "--ServerApp.ip=127.0.0.1",
-            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"JupyterLab exited early:\n{(tmp_path / 'lab.log').read_text()}")
-            try:
-                if get(f"{base}/api/status?token={token}", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail(f"JupyterLab did not answer in 60 s:\n{(tmp_path / 'lab.log').read_text()}")
-        yield base, token, tmp_path / "lab.log"
-    finally:
-        stop(proc)
-        log.close()
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Stop the server and everything it started (its kernels), by process group."""
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    with running_lab(tmp_path) as server:
+        yield server
 
 
 def test_lab_serves_the_course_home(lab_server):
