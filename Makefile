@@ -58,7 +58,7 @@ format: $(STAMP)
 	$(BIN)/python -m tpmlab.authoring clean course exercises
 
 test: $(STAMP) lint $(DATA)
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile tests course exercises --nbval-lax
+	TPMLAB_STRICT_TRY_IT=1 $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile tests course exercises --nbval-lax
 
 grade-demo: $(STAMP) $(DATA)
 	$(BIN)/python -m tpmlab.grading.demo

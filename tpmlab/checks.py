@@ -5,12 +5,20 @@ helpers raise :class:`tpmlab.errors.CheckFailed` (an ``AssertionError``, so nbgr
 cell 0) with such a message, and print a short confirmation when the answer passes.
 
 Module-specific checks (SQL result sets, API clients...) build on these.
+
+Lessons' ungraded **Try it** cells use :func:`try_it` instead: it never raises (a lesson must run
+top to bottom), prints "Your turn" while the learner's answer is still the placeholder, "Not yet"
+with a hint while it is wrong, and the tick only once it is right. A lesson is released with the
+placeholder in place, so its self-check must not tick before the learner writes anything:
+``make test`` sets ``TPMLAB_STRICT_TRY_IT=1`` while it runs the lessons, and then a self-check
+that passes on the released lesson raises :class:`SolvedTryIt`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from numbers import Real
 
 from tpmlab.errors import CheckFailed
@@ -23,7 +31,12 @@ __all__ = [
     "check_type",
     "check_choice",
     "passed",
+    "try_it",
+    "SolvedTryIt",
 ]
+
+#: Environment variable that turns a Try-it self-check passing on the released lesson into an error.
+STRICT_TRY_IT = "TPMLAB_STRICT_TRY_IT"
 
 
 def passed(name: str) -> None:
@@ -116,3 +129,38 @@ def check_choice(value, choices: Iterable, name: str) -> None:
     if value not in options:
         listed = ", ".join(repr(c) for c in options)
         raise CheckFailed(f"`{name}` is {value!r}; it must be one of: {listed}.")
+
+
+class SolvedTryIt(AssertionError):
+    """A Try-it cell's self-check passed on the lesson as released: nothing is left to try."""
+
+
+def _is_placeholder(value) -> bool:
+    return value is Ellipsis or value is None
+
+
+def try_it(name: str, value, ok: Callable[[object], bool], *, hint: str) -> bool:
+    """Self-check for an ungraded Try-it cell; returns whether the answer is right, never raises.
+
+    ``value`` is the learner's answer (``...`` or ``None`` while they have not written it), ``ok``
+    a function that says whether it is right (it may raise: that counts as not right, and its
+    message is shown), ``hint`` what to try. Prints one line: "Your turn", "Not yet" or the tick.
+    """
+    if _is_placeholder(value):
+        print(f"✏️ Your turn: `{name}` is still `...`. {hint}")
+        return False
+    try:
+        right = bool(ok(value))
+        problem = ""
+    except Exception as error:  # a wrong answer may not even have the right shape
+        right, problem = False, f" ({type(error).__name__}: {error})"
+    if not right:
+        print(f"Not yet: `{name}` is not right{problem}. {hint}")
+        return False
+    if os.environ.get(STRICT_TRY_IT) == "1":
+        raise SolvedTryIt(
+            f"The Try-it self-check for `{name}` passes on the lesson as released: leave the "
+            "learner something to write (a `...` placeholder or a deliberately wrong start)."
+        )
+    print(f"✅ {name}: right.")
+    return True
