@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Learners get the runtime only (make lab); authors and CI get the test tools on top (make test).
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 PORT   ?= 8888
 WORKERS ?= 2
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -13,10 +15,11 @@ DATA := datasets/orbit.sqlite
 DATA_SOURCES := $(wildcard tpmlab/data/*.py)
 EXERCISES := $(sort $(wildcard exercises/*/*.ipynb))
 
-.PHONY: help lab test lint format data release assignments grade-demo bench bench-data bench-grading clean venv
+.PHONY: help lab instructor test lint format data release assignments grade-demo bench bench-data bench-grading clean venv
 
 help:
 	@echo "make lab         set up (first time) and start the course in JupyterLab"
+	@echo "make instructor  start JupyterLab as the instructor (formgrader) in autograder/"
 	@echo "make test        set up (first time), lint and run the whole test suite"
 	@echo "make data        build Orbit's dataset (datasets/orbit.sqlite)"
 	@echo "make release     regenerate the student versions in autograder/release/"
@@ -25,28 +28,36 @@ help:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
 	  echo "Could not create a virtual environment. On Debian/Ubuntu run: sudo apt-get install python3-venv"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUNTIME_STAMP)
+
+$(STAMP): $(RUNTIME_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	@touch $(STAMP)
 
 data: $(DATA)
 
-$(DATA): $(DATA_SOURCES) | $(STAMP)
+$(DATA): $(DATA_SOURCES) | $(RUNTIME_STAMP)
 	$(BIN)/python -m tpmlab.data build
 	$(BIN)/python -m tpmlab.api --prepare
 
-release: $(STAMP)
+release: $(RUNTIME_STAMP)
 	$(BIN)/python -m tpmlab.course release
 
-assignments: $(STAMP)
+assignments: $(RUNTIME_STAMP)
 	$(BIN)/python -m tpmlab.course sync-assignments
 
-lab: $(STAMP) $(DATA) assignments
+lab: $(RUNTIME_STAMP) $(DATA) assignments
 	$(BIN)/python -m tpmlab.course learner-setup
 	$(BIN)/python -m tpmlab.course lab --port $(PORT)
+
+instructor: $(RUNTIME_STAMP) $(DATA)
+	$(BIN)/python -m tpmlab.course learner-setup
+	$(BIN)/python -m tpmlab.course lab --instructor --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -60,7 +71,7 @@ format: $(STAMP)
 test: $(STAMP) lint $(DATA)
 	TPMLAB_STRICT_TRY_IT=1 $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile tests course exercises --nbval-lax
 
-grade-demo: $(STAMP) $(DATA)
+grade-demo: $(RUNTIME_STAMP) $(DATA)
 	$(BIN)/python -m tpmlab.grading.demo
 
 bench: bench-data bench-grading
@@ -73,5 +84,9 @@ bench-grading: $(STAMP) $(DATA)
 
 clean:
 	rm -rf datasets/orbit.sqlite datasets/manifest.json datasets/cache autograder/gradebook.db \
-	  autograder/submitted autograder/autograded autograder/feedback build .pytest_cache test-output
+	  autograder/submitted autograder/autograded autograder/feedback autograder/.jupyter \
+	  build .pytest_cache test-output
 	find . -name __pycache__ -prune -exec rm -rf {} +
+	@echo "Removed the built data, grading folders and caches. Kept: your work in assignments/,"
+	@echo "the virtual environment .venv (rm -rf .venv to remove it; make lab recreates it) and"
+	@echo "Jupyter's settings in .venv/etc. Your notebooks in assignments/ are never removed."

@@ -124,34 +124,118 @@ def test_the_course_home_lists_every_lesson_and_assignment():
     )
 
 
+LEARNER_OFF = {"formgrader", "create-assignment", "course-list", "assignment-list"}
+
+
 def test_learner_setup_for_make_lab(tmp_path):
-    """`make lab` gives a local learner what Binder's postBuild gives: kernels that explain
-    errors, and an exchange whose Assignments tab lists every assignment (instructor tools stay
-    on: the instructor may use this environment too). Running it again changes nothing."""
-    import subprocess
-    import sys
+    """`make lab` and Binder give a learner kernels that explain errors, nbgrader's Validate
+    answered by tpmlab.validate (message first), no instructor tools and no Assignments tab,
+    and no exchange folder at all (nothing world-writable). Running it again changes nothing,
+    and the local exchange config of earlier versions is removed."""
+    from tpmlab.course import OLD_NBGRADER_CONFIG_HEADER, learner_setup
 
-    from tpmlab.course import RELEASE, learner_setup
-
-    prefix, exchange = tmp_path / "prefix", tmp_path / "exchange"
-    written = learner_setup(prefix=prefix, exchange=exchange)
+    prefix = tmp_path / "prefix"
+    old = prefix / "etc" / "jupyter" / "nbgrader_config.py"
+    old.parent.mkdir(parents=True)
+    old.write_text(OLD_NBGRADER_CONFIG_HEADER + " side of nbgrader.\nc.Exchange.root = '/x'\n")
+    home = tmp_path / "home"
+    env_home = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)
+    try:
+        written = learner_setup(prefix=prefix)
+    finally:
+        os.environ["HOME"] = env_home or ""
+    assert not old.exists(), "the old local-exchange configuration was left in place"
+    assert not home.exists(), "learner-setup wrote into the learner's home (an exchange?)"
     kernel_config = prefix / "etc" / "ipython" / "ipython_kernel_config.py"
     assert kernel_config in written
     assert '["tpmlab.errors"]' in kernel_config.read_text()
-    released = sorted(p.name for p in RELEASE.iterdir() if p.is_dir())
-    outbound = exchange / "tpm-skills-lab" / "outbound"
-    assert sorted(p.name for p in outbound.iterdir()) == released
-    env = {**os.environ, "JUPYTER_CONFIG_PATH": str(prefix / "etc" / "jupyter")}
-    listing = subprocess.run(
-        [sys.executable, "-m", "nbgrader", "list"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
+    page = json.loads((prefix / "etc" / "jupyter" / "labconfig" / "page_config.json").read_text())
+    disabled = {k.split(":")[1] for k, v in page["disabledExtensions"].items() if v}
+    assert disabled == LEARNER_OFF
+    server = json.loads(
+        (prefix / "etc" / "jupyter" / "jupyter_server_config.d" / "tpmlab.json").read_text()
+    )["ServerApp"]["jpserver_extensions"]
+    assert server["tpmlab.validate"] is True
+    assert not any(v for k, v in server.items() if k.startswith("nbgrader."))
+    before = {p: p.stat().st_mtime_ns for p in written}
+    learner_setup(prefix=prefix)
+    assert {p: p.stat().st_mtime_ns for p in written} == before
+
+
+def _disabled_plugins(page: str) -> set[str]:
+    import re
+
+    data = json.loads(
+        re.search(
+            r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S
+        )[1]
     )
-    for assignment in released:
-        assert f"tpm-skills-lab {assignment}" in listing.stdout + listing.stderr, listing
-    files = [*written, *(p for p in outbound.rglob("*") if p.is_file())]
-    before = {p: p.stat().st_mtime_ns for p in files}
-    learner_setup(prefix=prefix, exchange=exchange)
-    assert {p: p.stat().st_mtime_ns for p in files} == before
+    return {name.split(":")[1] for name in data["disabledExtensions"] if "nbgrader" in name}
+
+
+def _post_json(url: str, token: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())
+
+
+def test_a_learners_lab_has_validate_message_first_and_no_instructor_tools(tmp_path):
+    """The learner's JupyterLab as `make lab` configures it: nbgrader's instructor tools and
+    Assignments tab are not loaded, the formgrader does not answer, and Validate lists each
+    failing check with its message first (the check's source comes after)."""
+    import shutil
+
+    from tpmlab.course import RELEASE, learner_setup
+
+    prefix = tmp_path / "prefix"
+    learner_setup(prefix=prefix)
+    root = tmp_path / "learner"
+    shutil.copytree(RELEASE / "00-warmup", root / "assignments" / "00-warmup")
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_PATH=str(prefix / "etc" / "jupyter"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "user-config"),
+    )
+    with running_lab(tmp_path, [f"--ServerApp.root_dir={root}"], env) as (base, token, _log):
+        status, page = get(f"{base}/lab?token={token}")
+        assert status == 200
+        assert _disabled_plugins(page) == LEARNER_OFF
+        assert get(f"{base}/formgrader?token={token}")[0] == 404
+        result = _post_json(
+            f"{base}/assignments/validate", token, {"path": "assignments/00-warmup/warmup.ipynb"}
+        )
+    assert result["success"], result
+    failed = result["value"]["failed"]
+    assert failed, result
+    first = failed[0]
+    # the dialog shows `source` first: now the learner's message, not a screen of check code
+    assert first["source"].startswith(("CheckFailed", "NotImplementedError")), first["source"]
+    assert "What to do" in first["source"] or "not written yet" in first["source"], first
+    assert "check_defined" in first["error"], "the check's code should follow, as details"
+    assert first["error"].index("The check that failed") < first["error"].index("Full error")
+
+
+def test_make_instructor_starts_the_formgrader_on_the_course(tmp_path):
+    """`make instructor` (lab --instructor): JupyterLab in autograder/ with the formgrader and
+    create-assignment on (and the learner's Assignments tab and course list off), the
+    formgrader lists every assignment of the course, and nbgrader has an exchange to use (no
+    "Unwritable directory" warning)."""
+    from tpmlab.course import assignment_ids
+
+    with running_lab(tmp_path, ["--instructor"]) as (base, token, log):
+        status, page = get(f"{base}/lab?token={token}")
+        assert status == 200
+        assert _disabled_plugins(page) == {"assignment-list", "course-list"}
+        status, body = get(f"{base}/formgrader/api/assignments?token={token}")
+        assert status == 200, body[:500]
+        names = {a["name"] for a in json.loads(body)}
+        assert set(assignment_ids()) <= names, names
+    text = log.read_text()
+    assert "Formgrader" in text and "autograder/" in text
+    assert "Unwritable directory" not in text, text[-2000:]

@@ -7,20 +7,23 @@
 ``python -m tpmlab.course sync-assignments``
     Copy each student version into ``assignments/<assignment>/`` if the learner has no copy yet.
     A learner's own copy is never overwritten; a newer release is reported instead.
-``python -m tpmlab.course learner-setup [--binder]``
+``python -m tpmlab.course learner-setup``
     Set up the learner's side of Jupyter in this Python environment: kernels that explain
-    common errors in plain words, and a local nbgrader exchange holding the released assignments
-    (so the Assignments tab lists them with a Validate button). ``--binder`` also turns the
-    instructor tools off (formgrader, create-assignment, course list). ``make lab`` and Binder's
+    common errors in plain words, nbgrader's Validate button (each failing check's message
+    first, :mod:`tpmlab.validate`), and none of the instructor tools or the Assignments tab
+    (learners hand in a zip with ``python -m tpmlab.handin``). ``make lab`` and Binder's
     ``postBuild`` run it; running it again changes nothing.
-``python -m tpmlab.course lab [--port P] [--no-browser] [JUPYTER OPTIONS...]``
-    Start JupyterLab on the course home page; other options go to JupyterLab unchanged.
+``python -m tpmlab.course lab [--port P] [--no-browser] [--instructor] [JUPYTER OPTIONS...]``
+    Start JupyterLab on the course home page; ``--instructor`` (``make instructor``) starts it
+    in ``autograder/`` with the formgrader and create-assignment tools on. Other options go to
+    JupyterLab unchanged.
 """
 
 from __future__ import annotations
 
 import argparse
 import filecmp
+import json
 import os
 import shutil
 import subprocess
@@ -132,107 +135,111 @@ c = get_config()  # noqa: F821
 c.InteractiveShellApp.extensions = ["tpmlab.errors"]
 """
 
-NBGRADER_CONFIG = """\
-# Written by `python -m tpmlab.course learner-setup`: the learner's side of nbgrader.
-c = get_config()  # noqa: F821
-c.CourseDirectory.course_id = "tpm-skills-lab"
-c.Exchange.root = {exchange!r}
-c.Exchange.assignment_dir = {assignments!r}
-"""
+#: nbgrader's JupyterLab plugins a learner does not get: the instructor tools, and the Assignments
+#: tab, whose Submit button would put work into a local exchange that no instructor reads (learners
+#: hand in a zip: ``python -m tpmlab.handin``). The Validate button stays.
+LEARNER_HIDDEN_PLUGINS = ("formgrader", "create-assignment", "course-list", "assignment-list")
+#: Server extensions for a learner: nbgrader's validation through :mod:`tpmlab.validate` (message
+#: first), nothing else of nbgrader's.
+LEARNER_SERVER_EXTENSIONS = {
+    "nbgrader.server_extensions.formgrader": False,
+    "nbgrader.server_extensions.course_list": False,
+    "nbgrader.server_extensions.assignment_list": False,
+    "nbgrader.server_extensions.validate_assignment": False,
+    "tpmlab.validate": True,
+}
+#: What ``make instructor`` turns back on, over the learner's setup of the same environment.
+INSTRUCTOR_PLUGINS = ("formgrader", "create-assignment")
+INSTRUCTOR_SERVER_EXTENSIONS = {
+    "nbgrader.server_extensions.formgrader": True,
+    "nbgrader.server_extensions.course_list": False,
+    "nbgrader.server_extensions.assignment_list": False,
+    "nbgrader.server_extensions.validate_assignment": False,
+    "tpmlab.validate": True,
+}
+#: Written by older versions of learner-setup (a local exchange); removed when found.
+OLD_NBGRADER_CONFIG_HEADER = "# Written by `python -m tpmlab.course learner-setup`: the learner's"
 
 
-def default_exchange() -> Path:
-    return Path(os.environ.get("TPMLAB_EXCHANGE", Path.home() / ".tpmlab" / "exchange"))
+def _write_json(path: Path, data: dict) -> Path:
+    """Write ``data`` as JSON unless the file already holds exactly that (keeps mtimes)."""
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
 
 
-def _same_tree(a: Path, b: Path) -> bool:
-    """Whether folders ``a`` and ``b`` hold the same files with the same bytes."""
-    if not b.is_dir():
-        return False
-    files = lambda root: sorted(  # noqa: E731
-        p.relative_to(root) for p in root.rglob("*") if p.is_file()
-    )
-    names = files(a)
-    return names == files(b) and all(filecmp.cmp(a / n, b / n, shallow=False) for n in names)
+def _page_config(config_dir: Path, disabled: dict[str, bool]) -> Path:
+    """Merge nbgrader plugin switches into ``config_dir/labconfig/page_config.json``; they are
+    also locked, so JupyterLab's extension manager does not offer to flip them."""
+    path = config_dir / "labconfig" / "page_config.json"
+    data = json.loads(path.read_text()) if path.exists() and path.stat().st_size else {}
+    for key in ("disabledExtensions", "lockedExtensions"):
+        switches = data.setdefault(key, {})
+        for name, off in disabled.items():
+            switches[f"@jupyter/nbgrader:{name}"] = off if key == "disabledExtensions" else True
+    return _write_json(path, data)
 
 
-def learner_setup(
-    prefix: Path | None = None, exchange: Path | None = None, binder: bool = False
-) -> list[Path]:
+def learner_setup(prefix: Path | None = None) -> list[Path]:
     """Configure Jupyter under ``prefix`` (this environment's ``sys.prefix``) for a learner: the
-    plain-words error extension in every kernel, and a local exchange at ``exchange`` holding the
-    released assignments, already "fetched" into ``assignments/``. ``binder`` also disables the
-    instructor tools. Returns the files written."""
+    plain-words error extension in every kernel; nbgrader's Validate button, answered by
+    :mod:`tpmlab.validate` (each failing check's message first); no instructor tools and no
+    Assignments tab (handing in is the zip of ``python -m tpmlab.handin``), so no exchange folder
+    is needed. Returns the files written; running it again rewrites nothing."""
     prefix = Path(prefix or sys.prefix)
-    exchange = Path(exchange or default_exchange())
-    written = []
+    config_dir = prefix / "etc" / "jupyter"
     kernel_config = prefix / "etc" / "ipython" / "ipython_kernel_config.py"
-    nbgrader_config = prefix / "etc" / "jupyter" / "nbgrader_config.py"
-    for path, text in [
-        (kernel_config, KERNEL_CONFIG),
-        (
-            nbgrader_config,
-            NBGRADER_CONFIG.format(exchange=str(exchange), assignments=str(ASSIGNMENTS)),
+    kernel_config.parent.mkdir(parents=True, exist_ok=True)
+    if not kernel_config.exists() or kernel_config.read_text() != KERNEL_CONFIG:
+        kernel_config.write_text(KERNEL_CONFIG)
+    old = config_dir / "nbgrader_config.py"
+    if old.exists() and old.read_text().startswith(OLD_NBGRADER_CONFIG_HEADER):
+        old.unlink()  # the local exchange of earlier versions is no longer used
+    return [
+        kernel_config,
+        _page_config(config_dir, {name: True for name in LEARNER_HIDDEN_PLUGINS}),
+        _write_json(
+            config_dir / "jupyter_server_config.d" / "tpmlab.json",
+            {"ServerApp": {"jpserver_extensions": LEARNER_SERVER_EXTENSIONS}},
         ),
-    ]:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
-        written.append(path)
+    ]
+
+
+def instructor_config_dir(config_dir: Path | None = None) -> Path:
+    """A Jupyter config folder that turns the instructor tools back on (``make instructor``).
+
+    Used as ``JUPYTER_CONFIG_DIR`` with ``JUPYTER_PREFER_ENV_PATH=0`` (see :func:`instructor_env`),
+    which makes it the highest-priority config folder, so the learner's setup of the same
+    environment stays as it is for ``make lab``. It also gives nbgrader an exchange folder of the
+    instructor's own (``.jupyter/exchange``, mode 0755), used only if the formgrader's Release
+    button is pressed: a class on one server uses JupyterHub's shared exchange instead."""
+    config_dir = Path(config_dir or AUTOGRADER / ".jupyter")
+    exchange = config_dir / "exchange"
     exchange.mkdir(parents=True, exist_ok=True)
-    env = _nbgrader_env()
-    for folder in sorted(p for p in RELEASE.iterdir() if p.is_dir()):
-        if _same_tree(folder, exchange / "tpm-skills-lab" / "outbound" / folder.name):
-            continue  # already released, unchanged
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "nbgrader",
-                "release_assignment",
-                folder.name,
-                "--force",
-                f"--Exchange.root={exchange}",
-                "--log-level=WARN",
-            ],
-            cwd=AUTOGRADER,
-            env=env,
-            check=True,
-        )
-    if binder:
-        jupyter = [sys.executable, "-m", "jupyter"]
-        for plugin in ("formgrader", "create-assignment", "course-list"):
-            subprocess.run(
-                [
-                    *jupyter,
-                    "labextension",
-                    "disable",
-                    "--level=sys_prefix",
-                    f"@jupyter/nbgrader:{plugin}",
-                ],
-                env=env,
-                check=True,
-                capture_output=True,
-            )
-        for ext in ("formgrader", "course_list"):
-            subprocess.run(
-                [
-                    *jupyter,
-                    "server",
-                    "extension",
-                    "disable",
-                    "--sys-prefix",
-                    f"nbgrader.server_extensions.{ext}",
-                ],
-                env=env,
-                check=True,
-                capture_output=True,
-            )
-    return written
+    (config_dir / "nbgrader_config.py").write_text(
+        "# Written by `make instructor` (tpmlab.course.instructor_config_dir).\n"
+        "c = get_config()  # noqa: F821\n"
+        f"c.Exchange.root = {str(exchange)!r}\n"
+    )
+    _page_config(
+        config_dir,
+        {name: name not in INSTRUCTOR_PLUGINS for name in LEARNER_HIDDEN_PLUGINS},
+    )
+    _write_json(
+        config_dir / "jupyter_server_config.json",
+        {"ServerApp": {"jpserver_extensions": INSTRUCTOR_SERVER_EXTENSIONS}},
+    )
+    return config_dir
 
 
-def lab(port: int, open_browser: bool, extra_args: list[str] | None = None) -> int:
-    """Start JupyterLab at the repository root, opening the course home page.
+def lab(
+    port: int, open_browser: bool, extra_args: list[str] | None = None, instructor: bool = False
+) -> int:
+    """Start JupyterLab: for a learner at the repository root on the course home page; with
+    ``instructor`` in ``autograder/`` (the nbgrader course, so the formgrader finds its
+    gradebook) with the instructor tools on (see :func:`instructor_config_dir`).
 
     ``extra_args`` are passed on to JupyterLab unchanged (later options win), for example
     ``--ServerApp.token=...`` or ``--ServerApp.root_dir=...`` in tests.
@@ -242,24 +249,41 @@ def lab(port: int, open_browser: bool, extra_args: list[str] | None = None) -> i
     def given(option: str) -> bool:  # JupyterLab rejects an option given twice
         return any(a == option or a.startswith(option + "=") for a in extra_args)
 
+    root = AUTOGRADER if instructor else REPO_ROOT
+    env = _nbgrader_env()
     cmd = [sys.executable, "-m", "jupyterlab", f"--port={port}"]
     if not given("--ServerApp.root_dir"):
-        cmd.append(f"--ServerApp.root_dir={REPO_ROOT}")
+        cmd.append(f"--ServerApp.root_dir={root}")
     if not given("--LabApp.default_url"):
-        cmd.append(f"--LabApp.default_url=/lab/tree/{HOME_PAGE}")
+        cmd.append(
+            "--LabApp.default_url=/lab"
+            if instructor
+            else f"--LabApp.default_url=/lab/tree/{HOME_PAGE}"
+        )
     if not open_browser:
         cmd.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # Containers and CI machines often run as root; JupyterLab refuses to start without this.
         cmd.append("--allow-root")
     cmd += extra_args
-    print(
-        f"Starting JupyterLab; the course home is {HOME_PAGE}.\n"
-        "Open the link that starts with http://127.0.0.1 printed below (it opens the course "
-        "home).\nStop the server with Ctrl+C (your work is saved in the notebooks).",
-        flush=True,
-    )
-    return subprocess.call(cmd, cwd=REPO_ROOT, env=_nbgrader_env())
+    if instructor:
+        env.update(JUPYTER_CONFIG_DIR=str(instructor_config_dir()), JUPYTER_PREFER_ENV_PATH="0")
+        print(
+            "Starting JupyterLab as the instructor, in autograder/ (the nbgrader course).\n"
+            "Open the link that starts with http://127.0.0.1 printed below, then Nbgrader > "
+            "Formgrader: manual grading, the gradebook and feedback. Grading itself runs from a "
+            "terminal: `tpmlab-grade collect|autograde|feedback|export|report` (see "
+            "autograder/README.md).\nStop the server with Ctrl+C.",
+            flush=True,
+        )
+    else:
+        print(
+            f"Starting JupyterLab; the course home is {HOME_PAGE}.\n"
+            "Open the link that starts with http://127.0.0.1 printed below (it opens the course "
+            "home).\nStop the server with Ctrl+C (your work is saved in the notebooks).",
+            flush=True,
+        )
+    return subprocess.call(cmd, cwd=root, env=env)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,11 +296,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("release", help="regenerate the student versions")
     sub.add_parser("check-release", help="fail if the student versions are stale")
     sub.add_parser("sync-assignments", help="copy new student versions into assignments/")
-    p_setup = sub.add_parser("learner-setup", help="error advice and a local nbgrader exchange")
-    p_setup.add_argument("--binder", action="store_true", help="also disable instructor tools")
+    sub.add_parser("learner-setup", help="error advice in kernels, Validate, no instructor tools")
     p_lab = sub.add_parser("lab", help="start JupyterLab on the course home")
     p_lab.add_argument("--port", type=int, default=8888)
     p_lab.add_argument("--no-browser", action="store_true")
+    p_lab.add_argument(
+        "--instructor", action="store_true", help="start in autograder/ with the formgrader on"
+    )
     p_lab.epilog = "Any other option (e.g. --ServerApp.token=abc) is passed on to JupyterLab."
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "lab":
@@ -293,11 +319,15 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "sync-assignments":
         sync_assignments()
     elif args.command == "learner-setup":
-        for path in learner_setup(binder=args.binder):
+        for path in learner_setup():
             print(f"wrote {path}")
-        print(f"assignments released into the local exchange {default_exchange()}")
     elif args.command == "lab":
-        return lab(args.port, open_browser=not args.no_browser, extra_args=extra)
+        return lab(
+            args.port,
+            open_browser=not args.no_browser,
+            extra_args=extra,
+            instructor=args.instructor,
+        )
     return 0
 
 
