@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import filecmp
 import hashlib
-import json
 import os
 import re
 import shutil
