@@ -29,6 +29,43 @@ from tpmlab.paths import REPO_ROOT
 
 MANIFEST = "tpmlab-handin.json"
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
+#: Ids copied from the course's examples instead of the learner's own.
+PLACEHOLDER_IDS = {"your-id", "your_id", "yourid", "student-id", "student", "my-id", "id", "xxx"}
+#: What an answer cell of a student version says until the learner writes their answer.
+UNANSWERED = ("raise NotImplementedError", "YOUR ANSWER HERE")
+
+
+def _unanswered(path: Path) -> list[str]:
+    """Grade ids of the answer cells of ``path`` that still hold the released placeholder."""
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError, AttributeError):
+        return ["(the notebook could not be read: open it in JupyterLab and save it again)"]
+    missing = []
+    for cell in cells if isinstance(cells, list) else []:
+        meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else str(source)
+        if meta.get("solution") and any(mark in text for mark in UNANSWERED):
+            missing.append(str(meta.get("grade_id", "?")))
+    return missing
+
+
+def _report(notebooks: list[Path]) -> None:
+    """Say what the zip will hold: when each notebook was last saved, what is unanswered."""
+    now = datetime.now(UTC)
+    for path in notebooks:
+        saved = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        minutes = max(0, int((now - saved).total_seconds() // 60))
+        print(f"{path.name}: last saved {saved:%Y-%m-%d %H:%M} UTC ({minutes} min ago)")
+        missing = _unanswered(path)
+        if missing:
+            print(f"  not answered yet: {', '.join(missing)}")
+    print(
+        "The zip holds your notebooks as last saved: if you changed one since, save it "
+        "(Ctrl+S) and hand in again. Before handing in, press Validate in the notebook's "
+        "toolbar: it runs every public check the way the grader does."
+    )
 
 
 def handin(
@@ -39,6 +76,12 @@ def handin(
     out_dir: str | Path | None = None,
 ) -> Path:
     """Zip the notebooks of ``assignment`` (from ``assignments/<assignment>/`` by default)."""
+    if (student or "").strip().strip("<>").lower() in PLACEHOLDER_IDS:
+        raise TPMLabError(
+            f"{student!r} is the example id from the course's instructions, not yours.",
+            "Use your own id: the login your instructor or your course's LMS gave you, e.g. "
+            'handin("01-sql-analytics", student="jdoe").',
+        )
     if not STUDENT_ID.match(student or ""):
         raise TPMLabError(
             f"{student!r} cannot be used as a student id.",
@@ -52,6 +95,7 @@ def handin(
             "Check the assignment name (the folder name under assignments/), save your "
             "notebook, and try again.",
         )
+    _report(notebooks)
     out_dir = Path(out_dir) if out_dir else REPO_ROOT / "handin"
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{student}--{assignment}.zip"
