@@ -91,7 +91,17 @@ def lab(browser_ready, tmp_path_factory):
     (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
         json.dumps({"windowingMode": "none"})
     )
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config), JUPYTERLAB_SETTINGS_DIR=str(settings))
+    # The learner's setup as `make lab` and Binder write it (Validate message first, no
+    # instructor tools), in a prefix of its own that outranks this environment's.
+    from tpmlab.course import learner_setup
+
+    learner_setup(prefix=tmp / "prefix")
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(config),
+        JUPYTER_CONFIG_PATH=str(tmp / "prefix" / "etc" / "jupyter"),
+        JUPYTERLAB_SETTINGS_DIR=str(settings),
+    )
     with running_lab(tmp, [f"--ServerApp.root_dir={root}"], env) as (base, token, log_path):
         yield base, token, root, log_path
 
@@ -141,6 +151,11 @@ def _walkthrough(page, expect, base: str, token: str, log_path: Path, root: Path
     expect(home.locator(".jp-RenderedMarkdown h1").first).to_contain_text("TPM Skills Lab")
     expect(home.locator("table").first).to_contain_text("Orientation")
     page.screenshot(path=str(SHOTS / "01-course-home.png"))
+    # Opening a notebook does not mark it modified (no "unsaved changes" dot on its tab).
+    page.wait_for_timeout(1500)
+    expect(page.locator(".lm-TabBar-tab.jp-mod-current")).not_to_have_class(
+        re.compile(r"jp-mod-dirty")
+    )
 
     # ...whose module map links to the learner's copy of the warm-up.
     link = home.locator("table a", has_text="00-warmup").first
@@ -156,6 +171,11 @@ def _walkthrough(page, expect, base: str, token: str, log_path: Path, root: Path
         "data-status", "idle", timeout=60_000
     )
     page.screenshot(path=str(SHOTS / "02-warmup-opened.png"))
+    # ...not even once its kernel has started and reported its language.
+    page.wait_for_timeout(1500)
+    expect(page.locator(".lm-TabBar-tab.jp-mod-current")).not_to_have_class(
+        re.compile(r"jp-mod-dirty")
+    )
 
     # 2. Run > Run All Cells: the setup loads Orbit's data, then the first (unanswered) check
     # stops the run and says what to do.
@@ -193,6 +213,10 @@ def _walkthrough(page, expect, base: str, token: str, log_path: Path, root: Path
     # Questions 2-5 are still unanswered, so validation lists their failing checks...
     expect(dialog).to_contain_text("count_paying")
     expect(dialog).not_to_contain_text("count_users` still says")
+    # ...each with its message first (tpmlab.validate), the check's code after it.
+    blocks = dialog.locator("pre")
+    expect(blocks.first).to_contain_text("not written yet")
+    expect(blocks.nth(1)).to_contain_text("The check that failed")
     page.screenshot(path=str(SHOTS / "05-validate-result.png"))
     dialog.locator("button.jp-mod-accept, button.jp-mod-reject").first.click()
     expect(dialog).to_be_hidden()
