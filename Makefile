@@ -12,7 +12,7 @@ WORKERS ?= 2
 export PATH := $(abspath $(BIN)):$(PATH)
 
 DATA := datasets/orbit.sqlite
-DATA_SOURCES := $(wildcard tpmlab/data/*.py)
+DATA_SOURCES := $(wildcard tpmlab/data/*.py tpmlab/data/generate/*.py)
 EXERCISES := $(sort $(wildcard exercises/*/*.ipynb))
 
 .PHONY: help lab instructor test lint format data release assignments grade-demo bench bench-data bench-grading clean venv
