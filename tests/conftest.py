@@ -81,11 +81,12 @@ def orbit_manifest(orbit_db) -> dict:
 # ---- services: skip locally, fail in CI ---------------------------------------------------------
 # A test that needs a service carries a marker; where the service is missing it skips with a
 # reason. CI sets TPMLAB_REQUIRE_<SERVICE>=1, and there such a skip becomes a failure, so a green
-# CI run means the PostgreSQL, browser and sandbox tests really ran.
+# CI run means the PostgreSQL, browser, sandbox and key-value server tests really ran.
 REQUIRED_BY_MARKER = {
     "postgres": "TPMLAB_REQUIRE_PG",
     "browser": "TPMLAB_REQUIRE_BROWSER",
     "sandbox": "TPMLAB_REQUIRE_SANDBOX",
+    "kv": "TPMLAB_REQUIRE_KV",
 }
 
 

@@ -1,4 +1,5 @@
-"""System design with numbers (module 5): estimates, latency, caching, queues, load balancing, reliability.
+"""System design with numbers (module 5): estimates, latency, caching, queues, load balancing,
+reliability, data stores and cloud cost.
 
 Each submodule has one job:
 
@@ -13,4 +14,7 @@ Each submodule has one job:
   power-of-two-choices dispatch.
 - ``reliability``: availability in series/parallel/k-of-n, the nines as downtime, SLIs, SLOs,
   error budgets and multi-window multi-burn-rate alerts.
+- ``stores``: measuring access patterns on real engines (SQLite vs DuckDB, key-value lookups,
+  JSON documents); ``kvstore`` starts the local Valkey/Redis server they use.
+- ``cloudcost``: a pinned, dated, cited cloud price table and Orbit's monthly bill from it.
 """

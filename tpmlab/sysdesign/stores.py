@@ -1,0 +1,132 @@
+"""Measure access patterns on real engines: row store vs column store, key-value vs SQL, documents.
+
+What the data-store lesson and assignment time, on Orbit's data, on this machine:
+
+- :func:`duckdb_copy` copies Orbit tables into an in-memory DuckDB (a column store), so the same
+  analytical SQL (:data:`DASHBOARD_SQL`) runs on SQLite (a row store) and on DuckDB;
+- :func:`median_seconds` times a callable the way a benchmark should (a warm-up run, then the
+  median of several);
+- :func:`session_tokens` makes Orbit's session tokens; :func:`load_sessions_kv` and
+  :func:`load_sessions_sql` store them in a key-value server and in an indexed SQL table, for
+  point lookups by token;
+- :func:`task_documents` stores each task as one JSON document (with its project embedded), the
+  document model, so a query across documents can be compared with the relational one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+#: The analytics dashboard's query: events and active users per day and platform.
+DASHBOARD_SQL = (
+    "SELECT event_date, platform, COUNT(*) AS events, COUNT(DISTINCT user_id) AS users "
+    "FROM events GROUP BY event_date, platform ORDER BY event_date, platform"
+)
+
+
+def median_seconds(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:
+    """Median wall-clock seconds of ``repeat`` calls of ``fn`` after ``warmup`` untimed calls."""
+    if not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(f"repeat must be a whole number of runs >= 1, got {repeat!r}")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be a whole number of runs >= 0, got {warmup!r}")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def duckdb_copy(eng, tables: Sequence[str] = ("events",), columns: dict | None = None):
+    """An in-memory DuckDB connection holding copies of Orbit ``tables`` read from ``eng``.
+
+    ``columns`` maps a table to the columns to copy (all by default). The copy is read through
+    pandas, so it works offline with any SQLAlchemy engine; loading is not part of any timing.
+    """
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    for table in tables:
+        cols = ", ".join((columns or {}).get(table, ["*"]))
+        frame = pd.read_sql(f"SELECT {cols} FROM {table}", eng)
+        con.register("_frame", frame)
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM _frame")
+        con.unregister("_frame")
+    return con
+
+
+def session_tokens(n: int, seed: int = 7) -> pd.DataFrame:
+    """``n`` made-up session tokens (hex strings) with a user id each, reproducible from ``seed``."""
+    if not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"n must be a whole number of sessions >= 1, got {n!r}")
+    rng = np.random.default_rng(seed)
+    users = rng.integers(1, 20_000, int(n))
+    tokens = [hashlib.sha256(f"{seed}:{i}".encode()).hexdigest()[:32] for i in range(int(n))]
+    return pd.DataFrame({"token": tokens, "user_id": users})
+
+
+def load_sessions_kv(client, sessions: pd.DataFrame, ttl_seconds: int = 3600) -> None:
+    """Store each token as ``session:<token> -> user_id`` with a time to live, in one pipeline."""
+    pipe = client.pipeline(transaction=False)
+    for token, user in zip(sessions["token"], sessions["user_id"], strict=True):
+        pipe.set(f"session:{token}", int(user), ex=ttl_seconds)
+    pipe.execute()
+
+
+def load_sessions_sql(sessions: pd.DataFrame) -> sqlite3.Connection:
+    """An in-memory SQLite table ``sessions(token PRIMARY KEY, user_id)`` holding ``sessions``."""
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE TABLE sessions (token TEXT PRIMARY KEY, user_id INTEGER NOT NULL)")
+    con.executemany(
+        "INSERT INTO sessions VALUES (?, ?)",
+        zip(sessions["token"], sessions["user_id"].astype(int), strict=True),
+    )
+    con.commit()
+    return con
+
+
+def task_documents(eng, since: str | None = None) -> sqlite3.Connection:
+    """Orbit's tasks as JSON documents (one per task, its project embedded) in memory.
+
+    ``since`` (a date, ``"2025-06-01"``) keeps the tasks created from that day on.
+
+    Table ``task_docs(task_id INTEGER PRIMARY KEY, doc TEXT)``: the document model, where a read
+    of one task is one lookup and a question across tasks (``json_extract`` on every document)
+    reads them all.
+    """
+    tasks = pd.read_sql(
+        "SELECT t.task_id, t.title, t.status, t.priority, t.created_at, "
+        "p.project_id, p.name AS project_name, p.workspace_id "
+        "FROM tasks t JOIN projects p ON p.project_id = t.project_id"
+        + (" WHERE t.created_at >= :since" if since else ""),
+        eng,
+        params={"since": since} if since else None,
+    )
+    con = sqlite3.connect(":memory:")
+    con.execute(
+        "CREATE TEMP TABLE flat (task_id INTEGER, title TEXT, status TEXT, priority TEXT, "
+        "created_at TEXT, project_id INTEGER, project_name TEXT, workspace_id INTEGER)"
+    )
+    con.executemany(
+        "INSERT INTO flat VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        tasks.astype({"created_at": str}).itertuples(index=False, name=None),
+    )
+    con.execute("CREATE TABLE task_docs (task_id INTEGER PRIMARY KEY, doc TEXT NOT NULL)")
+    con.execute(
+        "INSERT INTO task_docs SELECT task_id, json_object('title', title, 'status', status, "
+        "'priority', priority, 'created_at', created_at, 'project', json_object('id', "
+        "project_id, 'name', project_name, 'workspace_id', workspace_id)) FROM flat"
+    )
+    con.execute("DROP TABLE flat")
+    con.commit()
+    return con
