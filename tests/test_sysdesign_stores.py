@@ -68,6 +68,17 @@ def test_duckdb_gives_the_same_dashboard_as_sqlite(orbit_engine):
     pd.testing.assert_frame_equal(a, b, check_dtype=False)
 
 
+def test_row_and_column_copies_hold_the_same_rows_and_answer_alike(orbit_engine):
+    row, col = stores.dashboard_copies(orbit_engine, since="2025-06-25")
+    a = pd.read_sql(stores.DASHBOARD_SQL, row)
+    b = col.execute(stores.DASHBOARD_SQL).df()
+    n = pd.read_sql(
+        "SELECT COUNT(*) AS n FROM events WHERE event_date >= '2025-06-25'", orbit_engine
+    )["n"][0]
+    assert a["events"].sum() == n
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
+
+
 def test_task_documents_hold_each_task_with_its_project(orbit_engine):
     docs = stores.task_documents(orbit_engine, since="2025-06-20")
     n = pd.read_sql(
@@ -113,6 +124,12 @@ def test_bill_by_hand_at_200k_users():
     committed = cloudcost.monthly_bill(usage, committed=True).set_index("item")["usd"]
     assert math.isclose(committed["app servers"], bill["app servers"] * 0.65)
     assert math.isclose(committed["egress"], bill["egress"])
+
+
+def test_serverless_by_hand():
+    # 10M requests of 120 ms at 0.5 GB: 10 x $0.20 + 10M x 0.12 s x 0.5 GB x $0.0000166667
+    got = cloudcost.serverless_compute_usd(10e6, 120, 0.5)
+    assert math.isclose(got, 10 * 0.20 + 10e6 * 0.12 * 0.5 * 0.0000166667)
 
 
 def test_ten_times_the_users_is_less_than_ten_times_the_bill():

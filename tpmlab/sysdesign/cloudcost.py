@@ -13,7 +13,8 @@ the money goes.
 - :func:`orbit_usage`: Orbit's usage as a function of its monthly active users, from the
   assumptions in :data:`ORBIT_ASSUMPTIONS` (its June API log gives the requests per user);
 - :func:`monthly_bill`: the bill, one line per item, on demand or with a commitment discount
-  on the instance hours (:data:`COMMITMENT_DISCOUNT`, an assumption: see its note).
+  on the instance hours (:data:`COMMITMENT_DISCOUNT`, an assumption: see its note);
+- :func:`serverless_compute_usd`: the same requests served by functions (Lambda) instead.
 """
 
 from __future__ import annotations
@@ -74,6 +75,18 @@ PRICES: dict[str, Price] = {
         "GB",
         "Data transfer out to the internet, first 10 TB a month (after the free 100 GB)",
         "https://aws.amazon.com/ec2/pricing/on-demand/",
+    ),
+    "function_requests_million": Price(
+        0.20,
+        "million requests",
+        "Lambda requests (x86)",
+        "https://aws.amazon.com/lambda/pricing/",
+    ),
+    "function_gb_second": Price(
+        0.0000166667,
+        "GB-second",
+        "Lambda compute (x86), per GB of memory per second of run time",
+        "https://aws.amazon.com/lambda/pricing/",
     ),
 }
 #: Data transfer out to the internet that AWS does not charge for, per month (all services).
@@ -175,6 +188,23 @@ def monthly_bill(usage: Usage, committed: bool = False, prices: dict | None = No
         for item, quantity, key, factor in lines
     ]
     return pd.DataFrame(rows)
+
+
+def serverless_compute_usd(requests: float, ms_per_request: float, memory_gb: float) -> float:
+    """A month of functions (Lambda) serving ``requests``: per-request plus per-GB-second price.
+
+    The free tier is left out (it is per account, small, and hides the slope).
+    """
+    for name, value in (("requests", requests), ("ms_per_request", ms_per_request)):
+        if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if not isinstance(memory_gb, int | float) or not math.isfinite(memory_gb) or memory_gb <= 0:
+        raise ValueError(f"memory_gb must be a positive number of GB, got {memory_gb!r}")
+    gb_seconds = requests * ms_per_request / 1000 * memory_gb
+    return (
+        requests / 1e6 * PRICES["function_requests_million"].usd
+        + gb_seconds * PRICES["function_gb_second"].usd
+    )
 
 
 def price_table() -> pd.DataFrame:

@@ -2,8 +2,9 @@
 
 What the data-store lesson and assignment time, on Orbit's data, on this machine:
 
-- :func:`duckdb_copy` copies Orbit tables into an in-memory DuckDB (a column store), so the same
-  analytical SQL (:data:`DASHBOARD_SQL`) runs on SQLite (a row store) and on DuckDB;
+- :func:`dashboard_copies` puts the same events in an in-memory SQLite (a row store) and an
+  in-memory DuckDB (a column store), so the dashboard's SQL (:data:`DASHBOARD_SQL`) can be timed
+  on both; :func:`duckdb_copy` copies whole Orbit tables into DuckDB;
 - :func:`median_seconds` times a callable the way a benchmark should (a warm-up run, then the
   median of several);
 - :func:`session_tokens` makes Orbit's session tokens; :func:`load_sessions_kv` and
@@ -63,6 +64,30 @@ def duckdb_copy(eng, tables: Sequence[str] = ("events",), columns: dict | None =
         con.execute(f"CREATE TABLE {table} AS SELECT * FROM _frame")
         con.unregister("_frame")
     return con
+
+
+def dashboard_copies(eng, since: str = "2025-06-16"):
+    """The same rows of ``events`` (from ``since`` on) in a row store and a column store.
+
+    Returns ``(sqlite, duck)``: an in-memory SQLite connection and an in-memory DuckDB connection,
+    each with a table ``events(event_date, platform, user_id, event_name)``, so
+    :data:`DASHBOARD_SQL` can be timed on both with the same data, both in memory.
+    """
+    import duckdb
+
+    frame = pd.read_sql(
+        "SELECT event_date, platform, user_id, event_name FROM events WHERE event_date >= :since",
+        eng,
+        params={"since": since},
+    )
+    frame["event_date"] = frame["event_date"].astype(str)
+    row = sqlite3.connect(":memory:")
+    frame.to_sql("events", row, index=False)
+    col = duckdb.connect(":memory:")
+    col.register("_frame", frame)
+    col.execute("CREATE TABLE events AS SELECT * FROM _frame")
+    col.unregister("_frame")
+    return row, col
 
 
 def session_tokens(n: int, seed: int = 7) -> pd.DataFrame:
