@@ -158,3 +158,19 @@ def test_every_price_is_sourced_and_dated_in_the_docstring():
 def test_out_of_range_inputs_are_refused(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_the_cost_lessons_claims():
+    """What lesson 5.8 states, recomputed: the 10x bill, the commitment, managed vs own, the
+    serverless crossover."""
+    small = cloudcost.monthly_bill(cloudcost.orbit_usage(200_000))["usd"].sum()
+    large = cloudcost.monthly_bill(cloudcost.orbit_usage(2_000_000))["usd"].sum()
+    assert round(large / small, 1) == 7.9
+    committed = cloudcost.monthly_bill(cloudcost.orbit_usage(200_000), committed=True)
+    assert round(12 * (small - committed["usd"].sum())) == 1975
+    p = cloudcost.PRICES
+    assert round(2 * 730 * (p["db_instance_hour"].usd - p["app_instance_hour"].usd)) == 120
+    two_instances = 2 * 730 * p["app_instance_hour"].usd
+    fn = lambda r: cloudcost.serverless_compute_usd(r, 120, 0.5)  # noqa: E731
+    assert fn(100e6) < two_instances < fn(200e6)
+    assert 8 < fn(1e9) / two_instances < 9
