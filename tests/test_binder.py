@@ -171,8 +171,10 @@ def _run(venv_env, *cmd, cwd):
 def test_binder_files_are_where_repo2docker_reads_them():
     # A binder/ folder would make repo2docker ignore environment.yml at the root.
     assert not (REPO_ROOT / "binder").exists() and not (REPO_ROOT / ".binder").exists()
-    for name in ("environment.yml", "postBuild", "start"):
+    for name in ("environment.yml", "postBuild", "start", "apt.txt"):
         assert (REPO_ROOT / name).is_file(), f"{name} is missing at the repository root"
+    # the data-store lesson and assignment start a key-value server: Binder installs it
+    assert "redis-server" in (REPO_ROOT / "apt.txt").read_text().split()
     for name in ("postBuild", "start"):
         assert os.access(REPO_ROOT / name, os.X_OK), f"{name} must be executable (chmod +x)"
 
