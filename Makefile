@@ -69,7 +69,7 @@ format: $(STAMP)
 	$(BIN)/python -m tpmlab.authoring clean course exercises
 
 test: $(STAMP) lint $(DATA)
-	TPMLAB_STRICT_TRY_IT=1 $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile tests course exercises --nbval-lax
+	TPMLAB_STRICT_TRY_IT=1 $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --durations=15 tests course exercises --nbval-lax
 
 grade-demo: $(RUNTIME_STAMP) $(DATA)
 	$(BIN)/python -m tpmlab.grading.demo
