@@ -229,7 +229,7 @@ def test_postbuild_turns_off_the_instructor_tools(binder):
     prefix = "nbgrader.server_extensions."
     for ext in ("formgrader", "course_list", "assignment_list", "validate_assignment"):
         assert states.get(prefix + ext) == "disabled", states
-    assert states.get("tpmlab.validate") == "enabled", states
+    assert states.get("tpmlab.validate_dialog") == "enabled", states
     assert not (Path(env["HOME"]) / ".tpmlab").exists(), "postBuild made an exchange folder"
 
 

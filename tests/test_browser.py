@@ -213,7 +213,7 @@ def _walkthrough(page, expect, base: str, token: str, log_path: Path, root: Path
     # Questions 2-5 are still unanswered, so validation lists their failing checks...
     expect(dialog).to_contain_text("count_paying")
     expect(dialog).not_to_contain_text("count_users` still says")
-    # ...each with its message first (tpmlab.validate), the check's code after it.
+    # ...each with its message first (tpmlab.validate_dialog), the check's code after it.
     blocks = dialog.locator("pre")
     expect(blocks.first).to_contain_text("not written yet")
     expect(blocks.nth(1)).to_contain_text("The check that failed")

@@ -129,7 +129,7 @@ LEARNER_OFF = {"formgrader", "create-assignment", "course-list", "assignment-lis
 
 def test_learner_setup_for_make_lab(tmp_path):
     """`make lab` and Binder give a learner kernels that explain errors, nbgrader's Validate
-    answered by tpmlab.validate (message first), no instructor tools and no Assignments tab,
+    answered by tpmlab.validate_dialog (message first), no instructor tools and no Assignments tab,
     and no exchange folder at all (nothing world-writable). Running it again changes nothing,
     and the local exchange config of earlier versions is removed."""
     from tpmlab.course import OLD_NBGRADER_CONFIG_HEADER, learner_setup
@@ -156,7 +156,7 @@ def test_learner_setup_for_make_lab(tmp_path):
     server = json.loads(
         (prefix / "etc" / "jupyter" / "jupyter_server_config.d" / "tpmlab.json").read_text()
     )["ServerApp"]["jpserver_extensions"]
-    assert server["tpmlab.validate"] is True
+    assert server["tpmlab.validate_dialog"] is True
     assert not any(v for k, v in server.items() if k.startswith("nbgrader."))
     before = {p: p.stat().st_mtime_ns for p in written}
     learner_setup(prefix=prefix)

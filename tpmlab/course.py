@@ -10,7 +10,7 @@
 ``python -m tpmlab.course learner-setup``
     Set up the learner's side of Jupyter in this Python environment: kernels that explain
     common errors in plain words, nbgrader's Validate button (each failing check's message
-    first, :mod:`tpmlab.validate`), and none of the instructor tools or the Assignments tab
+    first, :mod:`tpmlab.validate_dialog`), and none of the instructor tools or the Assignments tab
     (learners hand in a zip with ``python -m tpmlab.handin``). ``make lab`` and Binder's
     ``postBuild`` run it; running it again changes nothing.
 ``python -m tpmlab.course lab [--port P] [--no-browser] [--instructor] [JUPYTER OPTIONS...]``
@@ -139,14 +139,14 @@ c.InteractiveShellApp.extensions = ["tpmlab.errors"]
 #: tab, whose Submit button would put work into a local exchange that no instructor reads (learners
 #: hand in a zip: ``python -m tpmlab.handin``). The Validate button stays.
 LEARNER_HIDDEN_PLUGINS = ("formgrader", "create-assignment", "course-list", "assignment-list")
-#: Server extensions for a learner: nbgrader's validation through :mod:`tpmlab.validate` (message
+#: Server extensions for a learner: nbgrader's validation through :mod:`tpmlab.validate_dialog` (message
 #: first), nothing else of nbgrader's.
 LEARNER_SERVER_EXTENSIONS = {
     "nbgrader.server_extensions.formgrader": False,
     "nbgrader.server_extensions.course_list": False,
     "nbgrader.server_extensions.assignment_list": False,
     "nbgrader.server_extensions.validate_assignment": False,
-    "tpmlab.validate": True,
+    "tpmlab.validate_dialog": True,
 }
 #: What ``make instructor`` turns back on, over the learner's setup of the same environment.
 INSTRUCTOR_PLUGINS = ("formgrader", "create-assignment")
@@ -155,7 +155,7 @@ INSTRUCTOR_SERVER_EXTENSIONS = {
     "nbgrader.server_extensions.course_list": False,
     "nbgrader.server_extensions.assignment_list": False,
     "nbgrader.server_extensions.validate_assignment": False,
-    "tpmlab.validate": True,
+    "tpmlab.validate_dialog": True,
 }
 #: Written by older versions of learner-setup (a local exchange); removed when found.
 OLD_NBGRADER_CONFIG_HEADER = "# Written by `python -m tpmlab.course learner-setup`: the learner's"
@@ -185,7 +185,7 @@ def _page_config(config_dir: Path, disabled: dict[str, bool]) -> Path:
 def learner_setup(prefix: Path | None = None) -> list[Path]:
     """Configure Jupyter under ``prefix`` (this environment's ``sys.prefix``) for a learner: the
     plain-words error extension in every kernel; nbgrader's Validate button, answered by
-    :mod:`tpmlab.validate` (each failing check's message first); no instructor tools and no
+    :mod:`tpmlab.validate_dialog` (each failing check's message first); no instructor tools and no
     Assignments tab (handing in is the zip of ``python -m tpmlab.handin``), so no exchange folder
     is needed. Returns the files written; running it again rewrites nothing."""
     prefix = Path(prefix or sys.prefix)

@@ -91,7 +91,7 @@ def _handlers():
 
 
 def _jupyter_server_extension_points():
-    return [{"module": "tpmlab.validate"}]
+    return [{"module": "tpmlab.validate_dialog"}]
 
 
 def _load_jupyter_server_extension(serverapp) -> None:
@@ -103,4 +103,4 @@ def _load_jupyter_server_extension(serverapp) -> None:
     webapp.add_handlers(
         ".*$", [(url_path_join(base_url, pattern), handler) for pattern, handler in _handlers()]
     )
-    serverapp.log.info("tpmlab.validate: Validate shows each failing check's message first")
+    serverapp.log.info("tpmlab.validate_dialog: Validate shows each failing check's message first")
