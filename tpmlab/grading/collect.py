@@ -786,8 +786,10 @@ def _collect_student(course, assignment, student, cands, expected, report) -> No
         report.flagged[student] = flags
 
 
-def _update_gradebook(course: Course, roster, lms_ids: dict[str, str], report) -> None:
-    """Names, emails and LMS ids into the gradebook's student records (``nbgrader export``)."""
+def _update_gradebook(course: Course, roster, report) -> None:
+    """The roster's names, emails and LMS ids into the gradebook's student records (what
+    ``nbgrader export`` reads). Without a roster the gradebook is not touched: the LMS ids of
+    the file names are in the sidecars, where ``tpmlab-grade export`` reads them."""
     updates: dict[str, dict[str, str]] = {}
     for entry in roster or []:
         details = {
@@ -799,13 +801,15 @@ def _update_gradebook(course: Course, roster, lms_ids: dict[str, str], report) -
         details = {k: v for k, v in details.items() if v}
         if details:
             updates[entry.id] = details
-    for student, uid in lms_ids.items():
-        if uid and "lms_user_id" not in updates.get(student, {}):
-            updates.setdefault(student, {})["lms_user_id"] = uid
     if not updates:
         return
+    import os
+
     from nbgrader.api import Gradebook
 
+    path = os.environ.get("PATH")
+    # a new gradebook is stamped by nbgrader with the `alembic` command of this environment
+    os.environ["PATH"] = course.env()["PATH"]
     try:
         with Gradebook(course.db_url, course.course_id) as gb:
             for student, details in sorted(updates.items()):
@@ -815,6 +819,11 @@ def _update_gradebook(course: Course, roster, lms_ids: dict[str, str], report) -
             f"could not write names and LMS ids to the gradebook ({type(exc).__name__}: {exc}); "
             "the submissions were collected"
         )
+    finally:
+        if path is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = path
 
 
 def collect(
@@ -845,12 +854,7 @@ def collect(
                 report.problems.append(
                     f"{student}: could not be laid out ({type(exc).__name__}: {exc})"
                 )
-    lms_ids = {}
-    for student in report.collected:
-        uid = collect_record(course, student, assignment).get("lms_user_id")
-        if uid:
-            lms_ids[student] = uid
-    _update_gradebook(course, entries, lms_ids, report)
+    _update_gradebook(course, entries, report)
     report.have_work = [
         s for s in course.submitted_students(assignment) if _has_work(course, s, assignment)
     ]
