@@ -188,6 +188,7 @@ class CollectReport:
     not_collected: dict[str, str] = field(default_factory=dict)
     roster: list[str] | None = None
     have_work: list[str] = field(default_factory=list)  # usable submission, this run or before
+    unverified: list[str] = field(default_factory=list)  # named only by a hand-in manifest
 
     def lines(self) -> list[str]:
         if self.roster is not None:
@@ -205,6 +206,10 @@ class CollectReport:
                 "nobody can be reported missing (pass --roster FILE)"
             ]
         out += [f"could not be collected: {s}: {r}" for s, r in sorted(self.not_collected.items())]
+        out += [
+            f"unverified: {u} (named only by its hand-in manifest; check who sent it)"
+            for u in self.unverified
+        ]
         out += [f"flagged: {s}: {'; '.join(f)}" for s, f in sorted(self.flagged.items())]
         out += [f"duplicate: {d}" for d in self.duplicates]
         out += [f"renamed: {r}" for r in self.renamed]
@@ -331,26 +336,28 @@ def _safe_extract(
             name = info.filename
             why = _unsafe_name(name)
             if why:
-                warnings.append(f"zip member {name!r} is {why}; skipped")
+                warnings.append(f"zip member {_short(name)} is {why}; skipped")
                 continue
             if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                warnings.append(f"zip member {name!r} is a symbolic link; skipped")
+                warnings.append(f"zip member {_short(name)} is a symbolic link; skipped")
                 continue
             target = (dest / name).resolve()
             if target != root and root not in target.parents:
-                warnings.append(f"zip member {name!r} points outside the upload; skipped")
+                warnings.append(f"zip member {_short(name)} points outside the upload; skipped")
                 continue
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             if info.flag_bits & 0x1:
                 warnings.append(
-                    f"zip member {name!r} is encrypted (password-protected zips cannot be "
+                    f"zip member {_short(name)} is encrypted (password-protected zips cannot be "
                     "graded); skipped"
                 )
                 continue
             if info.file_size > member_limit:
-                warnings.append(f"zip member {name!r} is over {member_limit // 2**20} MiB; skipped")
+                warnings.append(
+                    f"zip member {_short(name)} is over {member_limit // 2**20} MiB; skipped"
+                )
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             written = 0
@@ -361,7 +368,7 @@ def _safe_extract(
                         total += len(chunk)
                         if written > member_limit or total > max_bytes:
                             raise UploadRefused(
-                                f"zip member {name!r} expands past the limits ({member_limit // 2**20}"
+                                f"zip member {_short(name)} expands past the limits ({member_limit // 2**20}"
                                 f" MiB per file, {limit_mib} MiB per upload; its header declared "
                                 f"{info.file_size} bytes)"
                             )
@@ -373,7 +380,7 @@ def _safe_extract(
                 target.unlink(missing_ok=True)
                 total -= written
                 warnings.append(
-                    f"zip member {name!r} could not be read ({type(exc).__name__}: {exc}); skipped"
+                    f"zip member {_short(name)} could not be read ({type(exc).__name__}: {exc}); skipped"
                 )
                 continue
             dates[name] = _zip_date(info)
@@ -458,16 +465,16 @@ def _check_manifest(cand: Candidate, folder: Path, ctx: _Context) -> None:
         cand.student, cand.identity = named, "hand-in manifest (unverified: no LMS name)"
     elif named is not None and named != cand.student:
         cand.flags.append(
-            f"hand-in manifest names {named!r}, but the upload is {cand.student}'s "
+            f"hand-in manifest names {_short(named)}, but the upload is {cand.student}'s "
             f"({cand.identity}); counted as {cand.student}'s"
         )
     for_assignment = manifest.get("assignment")
     if for_assignment != ctx.assignment:
         cand.flags.append(
-            f"hand-in manifest is for assignment {for_assignment!r}, not {ctx.assignment!r}"
+            f"hand-in manifest is for assignment {_short(for_assignment)}, not {ctx.assignment!r}"
         )
         if cand.identity.startswith("hand-in manifest"):
-            cand.refused = f"the hand-in is for {for_assignment!r}, not {ctx.assignment!r}"
+            cand.refused = f"the hand-in is for {_short(for_assignment)}, not {ctx.assignment!r}"
     raw = manifest.get("handed_in_at")
     try:
         claimed = datetime.fromisoformat(raw) if isinstance(raw, str) else None
@@ -481,6 +488,23 @@ def _check_manifest(cand: Candidate, folder: Path, ctx: _Context) -> None:
     upload = cand.uploaded_at
     if upload is None:
         return
+    try:
+        _compare_dates(cand, claimed, upload)
+    except (OverflowError, ValueError):  # a date at the edge of the calendar
+        cand.flags.append(f"hand-in manifest date {_short(raw)} is out of range; ignored")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _printable(name: str) -> str:
+    """A file name as it may be printed (LMS names include the student's own file name)."""
+    return "".join(c if c.isprintable() else "?" for c in name)[:200]
+
+
+def _compare_dates(cand: Candidate, claimed: datetime, upload: datetime) -> None:
     if claimed > upload + cand.skew:
         cand.flags.append(
             f"hand-in manifest says {_iso(claimed)}, after the upload ({_iso(upload)}, "
@@ -533,7 +557,7 @@ def _entry_time(entry: Path, dates: dict | None, nbs: dict[str, Path] | None = N
 
 
 def _scan_entry(entry: Path, work: Path, dates, ctx: _Context, index: int) -> Candidate | None:
-    cand = Candidate(origin=entry.name)
+    cand = Candidate(origin=_printable(entry.name))
     if entry.is_symlink():
         cand.refused = "a symbolic link"
         _name_identity(cand, entry.stem if entry.suffix == ".zip" else entry.name, ctx)
@@ -573,7 +597,9 @@ def _scan_entry(entry: Path, work: Path, dates, ctx: _Context, index: int) -> Ca
             return None  # reported as a problem: nobody can be named for it
         _set_time(cand, *_entry_time(entry, dates), ctx)
         size = entry.stat().st_size
-        if size > MAX_FILE_BYTES:
+        if not entry.is_file():
+            cand.refused = "not a regular file"
+        elif size > MAX_FILE_BYTES:
             cand.refused = (
                 f"the notebook is {size / 2**20:.0f} MiB, over {MAX_FILE_BYTES // 2**20} MiB"
             )
@@ -584,7 +610,7 @@ def _scan_entry(entry: Path, work: Path, dates, ctx: _Context, index: int) -> Ca
     if cand.student is None:
         return None
     _set_time(cand, *_entry_time(entry, dates), ctx)
-    cand.refused = f"{entry.name} is not a notebook or a zip"
+    cand.refused = f"{cand.origin} is not a notebook or a zip"
     return cand
 
 
@@ -613,7 +639,7 @@ def _scan(source: Path, work: Path, ctx: _Context, report: CollectReport) -> lis
         try:
             cand = _scan_entry(entry, work, dates, ctx, index)
         except Exception as exc:  # nothing a student wrote may stop the collection
-            cand = Candidate(origin=entry.name)
+            cand = Candidate(origin=_printable(entry.name))
             try:
                 _name_identity(cand, entry.stem if entry.suffix == ".zip" else entry.name, ctx)
             except Exception:
@@ -624,13 +650,15 @@ def _scan(source: Path, work: Path, ctx: _Context, report: CollectReport) -> lis
             cand.uploaded_at, cand.time_source = ctx.now, "collect time"
         if cand is None or cand.student is None:
             why = cand.refused if cand and cand.refused else "cannot tell whose upload this is"
-            report.problems.append(f"{entry.name}: {why}; skipped")
+            report.problems.append(f"{_printable(entry.name)}: {why}; skipped")
             continue
         if not STUDENT_ID.match(cand.student):
-            report.problems.append(f"{entry.name}: unusable student id {cand.student!r}; skipped")
+            report.problems.append(
+                f"{_printable(entry.name)}: unusable student id {_short(cand.student)}; skipped"
+            )
             continue
         if cand.identity.startswith("hand-in manifest") and cand.refused:
-            report.problems.append(f"{entry.name}: {cand.refused}; skipped")
+            report.problems.append(f"{_printable(entry.name)}: {cand.refused}; skipped")
             continue
         out.append(cand)
     return out
@@ -688,7 +716,7 @@ def _usable_files(cand: Candidate, expected: list[str], student: str, report) ->
     if unknown and len(expected) == 1 and len(files) == 1:
         (only,) = unknown
         files = {expected[0]: files.pop(only)}
-        report.renamed.append(f"{student}: {only} -> {expected[0]}")
+        report.renamed.append(f"{student}: {_printable(only)} -> {expected[0]}")
     elif unknown:
         cand.flags.append(
             f"notebook(s) {unknown} are not part of the assignment (expected {expected}); ignored"
@@ -698,7 +726,7 @@ def _usable_files(cand: Candidate, expected: list[str], student: str, report) ->
     for name, path in list(files.items()):
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            cand.flags.append(f"{name} is over {MAX_FILE_BYTES // 2**20} MiB; skipped")
+            cand.flags.append(f"{_short(name)} is over {MAX_FILE_BYTES // 2**20} MiB; skipped")
             files.pop(name)
     return files
 
@@ -773,6 +801,8 @@ def _collect_student(course, assignment, student, cands, expected, report) -> No
             report.flagged[student] = flags
         return
     sums = _place(course, student, assignment, files, cand)
+    if not cand.verified:
+        report.unverified.append(f"{student}: {cand.origin}")
     record = _record_of(cand, "collected", "", flags, sums)
     if (
         old_record.get("files") == sums
