@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -24,7 +25,14 @@ import nbformat
 import pandas as pd
 import pytest
 
-from tests.grading_fixtures import ASSIGNMENT, NOTEBOOK, RIGHT, make_course, student_notebook
+from tests.grading_fixtures import (
+    ASSIGNMENT,
+    NOTEBOOK,
+    RIGHT,
+    handin_zip,
+    make_course,
+    student_notebook,
+)
 from tpmlab.grading import collect as collect_module
 from tpmlab.grading.collect import collect
 from tpmlab.grading.course import Course
@@ -268,23 +276,25 @@ def test_impersonator_is_flagged_and_classmate_keeps_work_and_resubmits(tmp_path
     course = _course(tmp_path)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    _handin(inbox / "alice_1001_5001_alice--ps1.zip", ALICE, _manifest("alice", _iso(T0 - 60)))
+    # alice hands in with the real tool and uploads it at once: nothing to flag
+    shutil.copy(handin_zip(tmp_path, "alice", RIGHT), inbox / "alice_1001_5001_alice--ps1.zip")
+    # mallory's zip names alice, dated 2099
     _handin(
         inbox / "mallory_1003_5003_mallory--ps1.zip",
         BLANK,
         _manifest("alice", "2099-01-01T00:00:00+00:00"),
-        mtime=T0 + 3600,
+        mtime=time.time() - 60,
     )
     report = collect(course, ASSIGNMENT, inbox, roster=["alice", "mallory"])
-    assert _submitted(course, "alice") == ALICE
+    assert _submitted(course, "alice").strip() == _nb(RIGHT).strip()
+    assert _submitted(course, "mallory") == BLANK
     assert "names 'alice'" in _line(report.lines(), "flagged: mallory:")
     assert not [line for line in report.lines() if line.startswith("flagged: alice")]
-    # alice's real resubmission, two hours after her first upload, is accepted
+    # alice's real resubmission, uploaded after her first one, is accepted
     later = tmp_path / "later"
     later.mkdir()
     resubmission = _nb({**RIGHT, "q3": "growth = (80 - 120) / 120  # checked again"})
     (later / "alice_1001_5011_ps1.ipynb").write_bytes(resubmission)
-    os.utime(later / "alice_1001_5011_ps1.ipynb", (T0 + 7200, T0 + 7200))
     again = collect(course, ASSIGNMENT, later, roster=["alice", "mallory"])
     assert again.collected == ["alice"], again.lines()
     assert _submitted(course, "alice") == resubmission
