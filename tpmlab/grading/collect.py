@@ -746,9 +746,11 @@ def _collect_student(course, assignment, student, cands, expected, report) -> No
             chosen = cand, files
             break
         cand.refused = "no notebook of the assignment"
-    for cand in cands:
-        if cand.refused:
-            flags.append(f"upload {cand.origin} could not be used: {cand.refused}")
+    refusals = [
+        (cand, f"upload {cand.origin} could not be used: {cand.refused}")
+        for cand in cands
+        if cand.refused
+    ]
     if chosen and len(cands) > 1:
         others = ", ".join(c.origin for c in cands if c is not chosen[0])
         report.duplicates.append(f"{student}: kept {chosen[0].origin}, ignored {others}")
@@ -758,6 +760,7 @@ def _collect_student(course, assignment, student, cands, expected, report) -> No
         reason = newest.refused
         if _has_work(course, student, assignment):
             # an earlier usable submission stays; the bad upload is recorded against it
+            flags += [line for _, line in refusals]
             if old_record:
                 old_record["flags"] = list(dict.fromkeys([*old_record.get("flags", []), *flags]))
                 _write_sidecar(course, student, assignment, old_record)
@@ -766,6 +769,9 @@ def _collect_student(course, assignment, student, cands, expected, report) -> No
                 f"used ({reason})"
             )
         else:
+            # the reason says it once: no flag repeats it
+            flags = [f for f in flags if f.split(": ", 1)[-1] not in reason]
+            flags += [line for cand, line in refusals if cand is not newest]
             dest = course.submitted_dir(student, assignment)
             if dest.exists():
                 shutil.rmtree(dest)
@@ -778,6 +784,7 @@ def _collect_student(course, assignment, student, cands, expected, report) -> No
             report.flagged[student] = flags
         return
     cand, files = chosen
+    flags += [line for _, line in refusals]
     old_stamp = course.submission_timestamp(student, assignment)
     if old_stamp is not None and old_stamp.tzinfo is None:
         old_stamp = old_stamp.replace(tzinfo=UTC)
