@@ -11,6 +11,11 @@ The zip (``handin/<student>--<assignment>.zip``) holds the assignment's notebook
 manifest (who, which assignment, when, a checksum per file). Download it from JupyterLab's file
 browser (right click, Download) and upload it where your instructor asked; the instructor's
 ``tpmlab-grade collect`` reads it as it is.
+
+The manifest is a check, not a claim the grader believes: who handed in and when come from the
+upload itself (your LMS login and the time the LMS received the file). A manifest that names
+someone else, or a date that is not when the file was uploaded, is flagged for the instructor.
+Upload your own zip under your own login, and upload it soon after making it.
 """
 
 from __future__ import annotations

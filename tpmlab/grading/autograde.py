@@ -41,7 +41,7 @@ from pathlib import Path
 
 from nbgrader.api import Comment, Grade, Gradebook, SubmittedAssignment, SubmittedNotebook
 
-from tpmlab.grading.collect import MAX_FILE_BYTES
+from tpmlab.grading.collect import MAX_FILE_BYTES, collect_flags, not_collected_reason
 from tpmlab.grading.course import Course
 from tpmlab.grading.review import review_submission
 
@@ -318,7 +318,10 @@ def autograde(
             if not p.is_symlink() and p.is_file() and p.stat().st_size > MAX_FILE_BYTES
         ]
         refusal = None
-        if unsafe_files:
+        uncollected = not_collected_reason(course, student, assignment)
+        if uncollected:  # collect found nothing usable in the upload: 0 with collect's reason
+            refusal = "not collected", f"could not be collected: {uncollected}"
+        elif unsafe_files:
             # a link or device could make the grader read files outside the submission
             refusal = "unsafe file", f"links or special files in the submission ({unsafe_files})"
         elif oversized:
@@ -327,13 +330,14 @@ def autograde(
             refusal = "oversized file", f"files over {limit} MiB in the submission ({oversized})"
         if refusal:
             flag, why = refusal
-            _, max_score = _record(course, assignment, student, None, [flag], None)
+            flags = [flag, *collect_flags(course, student, assignment)]
+            _, max_score = _record(course, assignment, student, None, flags, None)
             results.append(
                 StudentResult(
                     student,
                     "failed",
                     max_score=max_score,
-                    flags=[flag],
+                    flags=flags,
                     reason=f"not graded: {why}",
                 )
             )
@@ -447,6 +451,7 @@ def _finish(
         reason = "nbgrader could not grade it: " + _explain(log)
     ok = not flags
     flags += review_submission(course, assignment, src)
+    flags += collect_flags(course, student, assignment)
     if produced.exists():
         from tpmlab.grading.keys import scoring_flags
 

@@ -22,18 +22,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from tpmlab.grading.course import Course
 
 
-def _roster(path: str | None) -> list[str] | None:
+def _roster(path: str | None):
+    """The roster given with ``--roster``: a plain list of ids (one per line) or a CSV with the
+    columns ``id,first_name,last_name,email[,lms_id]`` (see :func:`tpmlab.grading.collect.
+    read_roster`); None without one."""
     if not path:
         return None
-    lines = Path(path).read_text().splitlines()
-    return [
-        line.split(",")[0].strip() for line in lines if line.strip() and not line.startswith("#")
-    ]
+    from tpmlab.errors import TPMLabError
+    from tpmlab.grading.collect import read_roster
+
+    try:
+        return read_roster(path)
+    except TPMLabError as exc:
+        raise SystemExit(f"tpmlab-grade: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("collect", help="lay out submissions for nbgrader")
     p.add_argument("assignment")
     p.add_argument("--from", dest="source", required=True, help="folder or zip of submissions")
-    p.add_argument("--roster", help="file with one student id per line (reports who is missing)")
+    p.add_argument(
+        "--roster",
+        help="one student id per line, or a CSV id,first_name,last_name,email[,lms_id] "
+        "(reports who is missing; names and LMS ids go to the gradebook)",
+    )
 
     p = sub.add_parser("autograde", help="grade submissions in parallel")
     p.add_argument("assignment")

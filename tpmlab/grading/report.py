@@ -2,7 +2,8 @@
 
 - ``grades_table``: one row per student and question (assignment, notebook, question, score,
   max score, needs manual grade), read from the gradebook;
-- ``export``: ``<assignment>-grades.csv`` (per student: total, max, percent, flags) and
+- ``export``: ``<assignment>-grades.csv`` (per student: total, max, percent, flags, reason, and
+  for the LMS: user id, submission id, late marker, upload and collect times) and
   ``<assignment>-questions.csv`` (per student and question);
 - ``class_report``: an HTML page with the score distribution plot, each question's pass rate and
   mean, the hardest questions, and the submissions flagged for review (errors, timeouts,
@@ -78,14 +79,49 @@ def student_totals(course: Course, assignment: str) -> pd.DataFrame:
     return totals
 
 
+LMS_COLUMNS = ["lms_user_id", "submission_id", "late", "uploaded_at", "collected_at"]
+
+
+def lms_details(course: Course, assignment: str, students) -> pd.DataFrame:
+    """Per student, what an LMS matches grades with: the LMS user id and submission id from the
+    bulk-download file name, its ``_LATE`` marker, the upload time and when it was collected
+    (collect's sidecar, ``submitted/<student>/<assignment>.collect.json``); the user id falls
+    back to the gradebook's student record (a roster's ``lms_id``). Empty where unknown."""
+    from tpmlab.grading.collect import collect_record
+
+    known = {}
+    with Gradebook(course.db_url, course.course_id) as gb:
+        for student in gb.students:
+            known[student.id] = student.lms_user_id or ""
+    rows = []
+    for student in students:
+        record = collect_record(course, student, assignment)
+        rows.append(
+            {
+                "student": student,
+                "lms_user_id": str(record.get("lms_user_id") or known.get(student, "")),
+                "submission_id": str(record.get("submission_id") or ""),
+                "late": bool(record.get("late", False)),
+                "uploaded_at": str(record.get("uploaded_at") or ""),
+                "collected_at": str(record.get("collected_at") or ""),
+            }
+        )
+    return pd.DataFrame(rows, columns=["student", *LMS_COLUMNS])
+
+
 def export(course: Course, assignment: str, out_dir: str | Path | None = None) -> list[Path]:
-    """Write the per-student and per-question grade CSVs; return their paths."""
+    """Write the per-student and per-question grade CSVs; return their paths.
+
+    The per-student CSV carries, besides the scores, flags and reason, the columns of
+    :func:`lms_details` (LMS user id, submission id, late marker, upload and collect times)."""
     out = Path(out_dir) if out_dir else course.root / "exports"
     out.mkdir(parents=True, exist_ok=True)
     per_question = out / f"{assignment}-questions.csv"
     per_student = out / f"{assignment}-grades.csv"
     grades_table(course, assignment).to_csv(per_question, index=False)
-    student_totals(course, assignment).to_csv(per_student, index=False)
+    totals = student_totals(course, assignment)
+    details = lms_details(course, assignment, totals["student"].tolist())
+    totals.merge(details, on="student", how="left").to_csv(per_student, index=False)
     return [per_student, per_question]
 
 
