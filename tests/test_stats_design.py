@@ -179,7 +179,7 @@ def test_duration_days(n_per_arm, daily, alloc, arms, weeks, expected):
 
 
 def test_duration_rejects_percent_allocation():
-    with pytest.raises(TPMLabError, match="between 0 and 1"):
+    with pytest.raises(TPMLabError, match=r"`allocation` must be a number in \(0, 1\]"):
         design.duration_days(1000, 100, allocation=50)
 
 
