@@ -56,12 +56,13 @@ def average_rps(
 def peak_rps(average: float, peak_to_average: float) -> float:
     """Peak requests per second = average x peak-to-average ratio (the ratio must be >= 1)."""
     _check_nonneg(average=average, peak_to_average=peak_to_average)
-    if peak_to_average < 1:
-        raise TPMLabError(
-            f"A peak-to-average ratio below 1 ({peak_to_average}) would make the peak lower than "
-            "the average.",
-            "Use a ratio of at least 1 (2-3 is common for a daily cycle).",
-        )
+    validate.number(
+        "peak_to_average",
+        peak_to_average,
+        low=1,
+        fix="The peak is never below the average: use a ratio of at least 1 (2-3 is common for a "
+        "daily cycle).",
+    )
     return average * peak_to_average
 
 
@@ -103,7 +104,18 @@ def compound_growth(value: float, rate_per_period: float, periods: float) -> flo
         fix="Pass the growth rate as a fraction, e.g. 0.1 for +10% (-100% or less is meaningless).",
     )
     periods = validate.number("periods", periods, low=0, fix="Pass a number of periods, e.g. 12.")
-    return value * (1 + rate_per_period) ** periods
+    try:
+        result = value * (1 + rate_per_period) ** periods
+    except OverflowError:
+        result = math.inf
+    if not math.isfinite(result):
+        raise validate.InvalidArgument(
+            "periods",
+            periods,
+            "few enough periods that the value stays a finite number",
+            "Check the units: a growth rate per month needs periods in months.",
+        )
+    return result
 
 
 def bandwidth_bytes_per_second(requests_per_second: float, bytes_per_response: float) -> float:

@@ -27,6 +27,13 @@ COLUMNS = (
 
 def _engine(engine):
     if engine is not None:
+        if not hasattr(engine, "connect"):
+            raise validate.InvalidArgument(
+                "engine",
+                engine,
+                "a SQLAlchemy engine (or None for Orbit's database)",
+                "Pass tpmlab.data.engine(), or leave engine out.",
+            )
         return engine
     from tpmlab.data import engine as default_engine
 
@@ -51,11 +58,8 @@ def load_api_requests(engine=None, start=None, end=None, columns=COLUMNS) -> pd.
     """Rows of ``api_requests`` with ``start <= ts < end`` (either may be None), in time order."""
     if isinstance(columns, str):
         columns = (columns,)
-    bad = set(columns) - set(COLUMNS)
-    if bad:
-        raise TPMLabError(
-            f"Unknown api_requests column(s): {sorted(bad)}.", f"Use some of: {', '.join(COLUMNS)}."
-        )
+    for column in columns:
+        validate.choice("columns", column, COLUMNS, "Pick columns of api_requests.")
     bounds = {name: _timestamp(name, value) for name, value in (("start", start), ("end", end))}
     if (
         bounds["start"] is not None

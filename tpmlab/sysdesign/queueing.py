@@ -232,12 +232,29 @@ def servers_for_wait(lam: float, mu: float, max_mean_wait: float) -> int:
         max_mean_wait,
         "Pass the longest acceptable mean wait, > 0, in the unit of 1/rate (e.g. 0.05 s).",
     )
-    c = max(1, math.floor(lam / mu) + 1)
-    # Wq(c) falls at least geometrically once c > a, so this ends after a few hundred steps at
-    # most even for a wait of 1e-300 time units.
-    while mmc(lam, mu, c).Wq > max_mean_wait:
+    a = lam / mu
+    if a >= MAX_SERVERS:
+        raise validate.InvalidArgument(
+            "lam",
+            lam,
+            f"below {MAX_SERVERS:,} x mu (an offered load of {MAX_SERVERS:,} Erlangs)",
+            "Work in larger units (e.g. requests per ms instead of per s), or size the fleet by "
+            "utilisation alone at this scale.",
+        )
+    if a == 0:
+        return 1
+    c = math.floor(a) + 1
+    b = erlang_b(c, a)
+    while True:
+        # Erlang C from Erlang B, then the mean wait; B(c+1) = a B(c) / (c + 1 + a B(c)).
+        # Wq falls faster than geometrically once c > a, so this ends in a few hundred steps
+        # even for a limit of 1e-300 time units.
+        rho = a / c
+        wq = b / (1 - rho * (1 - b)) / (c * mu - lam)
+        if wq <= max_mean_wait:
+            return c
         c += 1
-    return c
+        b = a * b / (c + a * b)
 
 
 # ---------------------------------------------------------------- M/G/1, G/G/1, M/M/1/K
