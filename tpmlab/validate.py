@@ -46,6 +46,8 @@ def _show(value) -> str:
     if isinstance(value, np.ndarray):
         text = np.array2string(value, threshold=6, precision=4)
         return f"an array {text}"
+    if isinstance(value, np.generic):
+        value = value.item()  # 0.5, not np.float64(0.5)
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
