@@ -28,10 +28,36 @@ PARAMS = [
 
 
 def test_evan_miller_published_default_example():
-    # Evan Miller's sample-size calculator, default inputs: baseline 20 %, MDE 5 points absolute,
-    # 95 % significance (two-sided), 80 % power -> "1,030" per variation.
-    assert round(design.sample_size_evan_miller(0.20, 0.25)) == 1030
-    assert design.sample_size_per_arm(0.20, 0.05, method="evan_miller") == 1031  # rounded up
+    # Evan Miller's sample-size calculator (evanmiller.org/ab-testing/sample-size.html), default
+    # inputs: baseline 20 %, MDE 5 points absolute, 95 % significance (two-sided), 80 % power ->
+    # "1,030" per variation. The formula gives 1,030.2; his page rounds to the nearest whole
+    # number, sample_size_per_arm rounds up, because 1,030 users fall just short of 80 % power.
+    exact = design.sample_size_evan_miller(0.20, 0.25)
+    assert 1030 < exact < 1030.5 and round(exact) == 1030
+    assert design.sample_size_per_arm(0.20, 0.05, method="evan_miller") == 1031
+    assert design.power_two_proportions(0.20, 0.25, 1030, method="evan_miller") < 0.8
+    assert design.power_two_proportions(0.20, 0.25, 1031, method="evan_miller") >= 0.8
+
+
+def test_module_docstring_quotes_the_cited_value_and_our_rounding():
+    doc = " ".join(design.__doc__.split())
+    assert '"1,030" per variation' in doc and "1,031" in doc and "rounds **up**" in doc
+
+
+@pytest.mark.parametrize("baseline,mde", [(0.1, 0.01), (0.2, 0.05), (0.03, 0.006)])
+def test_power_curve_at_the_planned_n_gives_the_target_power_by_default(baseline, mde):
+    # Same default method in sample_size_per_arm, power_two_proportions and power_curve: the
+    # curve drawn at the planned n passes through 80 % at the MDE (it was 0.788 at 0.1 / 0.01
+    # when power_curve defaulted to the pooled method and sample_size_per_arm to Evan Miller's).
+    n = design.sample_size_per_arm(baseline, mde)
+    assert 0.8 <= design.power_curve(baseline, n, [mde])[0] < 0.801
+    assert 0.8 <= design.power_two_proportions(baseline, baseline + mde, n) < 0.801
+
+
+@pytest.mark.parametrize("method", design.METHODS)
+def test_power_curve_at_the_planned_n_gives_the_target_power_for_each_method(method):
+    n = design.sample_size_per_arm(0.1, 0.01, method=method, power=0.9)
+    assert 0.9 <= design.power_curve(0.1, n, [0.01], method=method)[0] < 0.9005
 
 
 @pytest.mark.parametrize("p1,p2,alpha,power", PARAMS)
@@ -179,7 +205,7 @@ def test_duration_days(n_per_arm, daily, alloc, arms, weeks, expected):
 
 
 def test_duration_rejects_percent_allocation():
-    with pytest.raises(TPMLabError, match="between 0 and 1"):
+    with pytest.raises(TPMLabError, match=r"`allocation` must be a number in \(0, 1\]"):
         design.duration_days(1000, 100, allocation=50)
 
 

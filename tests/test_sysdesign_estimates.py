@@ -50,7 +50,7 @@ def test_within_tolerance_rejects_unit_slips():
 
 
 def test_negative_inputs_get_a_clear_error():
-    with pytest.raises(TPMLabError, match="non-negative"):
+    with pytest.raises(TPMLabError, match="`daily_active_users` must be a number >= 0"):
         est.average_rps(-1, 3)
 
 

@@ -71,7 +71,7 @@ def test_seeded_and_validated():
     a = lb.simulate_load_balancer("power_of_two", 5, 0.8, 2_000, seed=1)
     b = lb.simulate_load_balancer("power_of_two", 5, 0.8, 2_000, seed=1)
     np.testing.assert_array_equal(a, b)
-    with pytest.raises(TPMLabError, match="Unknown policy"):
+    with pytest.raises(TPMLabError, match="`policy` must be one of"):
         lb.simulate_load_balancer("fastest", 5, 0.8, 10, seed=1)
     with pytest.raises(TPMLabError):
         lb.simulate_load_balancer("random", 5, 1.1, 10, seed=1)

@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-import numpy as np
 from scipy import stats
 
+from tpmlab import validate
 from tpmlab.errors import TPMLabError
 
 _ALT = {
@@ -34,13 +34,19 @@ _ALT = {
 
 
 def _alt(alternative: str) -> str:
-    try:
-        return _ALT[alternative]
-    except KeyError:
-        raise TPMLabError(
-            f"alternative must be 'two-sided', 'larger' or 'smaller', got {alternative!r}.",
-            "Use 'two-sided' unless a one-sided test was written into the plan before launch.",
-        ) from None
+    validate.choice(
+        "alternative",
+        alternative,
+        _ALT,
+        "Use 'two-sided' unless a one-sided test was written into the plan before launch.",
+    )
+    return _ALT[alternative]
+
+
+def _count(name: str, value, low: int = 0) -> int:
+    return validate.whole(
+        name, value, low=low, fix=f"Pass `{name}` as a count of users, e.g. 1000 (not a rate)."
+    )
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ class TestResult:
     diff: float  # absolute difference, treatment - control
     ci_low: float
     ci_high: float
-    rel_lift: float  # treatment / control - 1
+    rel_lift: float  # treatment / control - 1; NaN when an arm's rate or mean is not positive
     rel_ci_low: float
     rel_ci_high: float
     statistic: float  # z or t
@@ -107,11 +113,14 @@ def relative_lift_ci(
     Needs positive means. Returns ``(lift, low, high)``.
     """
     alternative = _alt(alternative)
-    if mean_control <= 0 or mean_treatment <= 0:
-        raise TPMLabError(
-            "The relative lift needs a positive metric in both arms.",
-            "Report the absolute difference instead, or check for an empty arm.",
-        )
+    alpha = validate.alpha(alpha)
+    fix = "The relative lift needs a positive metric in both arms: report the absolute difference."
+    mean_control = validate.number("mean_control", mean_control, low=0, low_open=True, fix=fix)
+    mean_treatment = validate.number(
+        "mean_treatment", mean_treatment, low=0, low_open=True, fix=fix
+    )
+    for name, se in (("se_control", se_control), ("se_treatment", se_treatment)):
+        validate.number(name, se, low=0, fix="Pass the standard error of the arm's mean (>= 0).")
     log_ratio = math.log(mean_treatment / mean_control)
     se_log = math.sqrt((se_treatment / mean_treatment) ** 2 + (se_control / mean_control) ** 2)
     lo, hi = _interval(log_ratio, se_log, stats.norm, alpha, alternative)
@@ -142,15 +151,23 @@ def two_proportion_ztest(
     * Relative-lift CI: delta method on the log scale (module docstring).
     """
     alternative = _alt(alternative)
-    for name, x, n in (
-        ("control", conversions_control, n_control),
-        ("treatment", conversions_treatment, n_treatment),
-    ):
-        if n <= 0 or x < 0 or x > n:
-            raise TPMLabError(
-                f"The {name} arm has {x} conversions out of {n} users, which is impossible.",
-                "Pass counts: conversions (0..n) and the number of users assigned to the arm.",
-            )
+    alpha = validate.alpha(alpha)
+    n_control = _count("n_control", n_control, low=1)
+    n_treatment = _count("n_treatment", n_treatment, low=1)
+    fix = "Pass counts: conversions (0..n) and the number of users assigned to the arm."
+    conversions_control = validate.whole(
+        "conversions_control", conversions_control, low=0, high=n_control, fix=fix
+    )
+    conversions_treatment = validate.whole(
+        "conversions_treatment", conversions_treatment, low=0, high=n_treatment, fix=fix
+    )
+    if conversions_control in (0, n_control) and conversions_treatment in (0, n_treatment):
+        raise TPMLabError(
+            f"Every user in each arm did the same thing ({conversions_control}/{n_control} and "
+            f"{conversions_treatment}/{n_treatment} converted): with no variation the standard "
+            "error is 0, and the z-test and its confidence interval say nothing.",
+            "Check that the conversion column is filled in; otherwise collect more users.",
+        )
     pc, pt = conversions_control / n_control, conversions_treatment / n_treatment
     pooled = (conversions_control + conversions_treatment) / (n_control + n_treatment)
     se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / n_control + 1 / n_treatment))
@@ -209,10 +226,23 @@ def welch_ttest_from_stats(
     ``TtestResult.confidence_interval``); the relative-lift CI uses the delta method on logs.
     """
     alternative = _alt(alternative)
-    if n_control < 2 or n_treatment < 2:
-        raise TPMLabError("Each arm needs at least 2 users for a t-test.", "Check the arm sizes.")
+    alpha = validate.alpha(alpha)
+    fix = "Each arm needs at least 2 users for a t-test: check the arm sizes."
+    n_control = validate.whole("n_control", n_control, low=2, fix=fix)
+    n_treatment = validate.whole("n_treatment", n_treatment, low=2, fix=fix)
+    mean_control = validate.number("mean_control", mean_control)
+    mean_treatment = validate.number("mean_treatment", mean_treatment)
+    fix = "Pass the standard deviation of the metric in the arm (ddof=1), a number >= 0."
+    sd_control = validate.number("sd_control", sd_control, low=0, fix=fix)
+    sd_treatment = validate.number("sd_treatment", sd_treatment, low=0, fix=fix)
     vc, vt = sd_control**2 / n_control, sd_treatment**2 / n_treatment
     se = math.sqrt(vc + vt)
+    if se == 0:
+        raise TPMLabError(
+            "Both arms have a standard deviation of 0 (every user has the same value), so the "
+            "t statistic is 0/0.",
+            "Check that the metric column is filled in; a constant metric cannot be tested.",
+        )
     df = (vc + vt) ** 2 / (vc**2 / (n_control - 1) + vt**2 / (n_treatment - 1))
     diff = mean_treatment - mean_control
     t = diff / se
@@ -263,13 +293,12 @@ def welch_ttest(
     """Welch's t-test on raw per-user values (arrays or pandas Series); see
     :func:`welch_ttest_from_stats`. Equals ``scipy.stats.ttest_ind(treatment, control,
     equal_var=False)`` and its ``confidence_interval(1 - alpha)``."""
-    c = np.asarray(control, dtype=float)
-    t = np.asarray(treatment, dtype=float)
-    if np.isnan(c).any() or np.isnan(t).any():
-        raise TPMLabError(
-            "The metric has missing values (NaN).",
-            "Decide what a missing value means (often 0 for revenue) and fill it before testing.",
-        )
+    fix = (
+        "Pass one number per user; decide what a missing value means (often 0 for revenue) and "
+        "fill it before testing."
+    )
+    c = validate.numbers("control", control, min_size=2, fix=fix)
+    t = validate.numbers("treatment", treatment, min_size=2, fix=fix)
     return welch_ttest_from_stats(
         c.mean(),
         c.std(ddof=1),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tpmlab import validate
 from tpmlab.errors import TPMLabError
 
 
@@ -34,6 +35,10 @@ STATISTICS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "relative_lift": _relative_lift,
     "median_diff": _median_diff,
 }
+
+
+#: Fewest resamples accepted: a percentile interval from fewer is mostly Monte-Carlo noise.
+MIN_RESAMPLES = 100
 
 
 @dataclass(frozen=True)
@@ -66,25 +71,56 @@ def bootstrap_ci(
     returns one value per row. ``seed`` makes the result reproducible. Resamples are drawn in
     batches of ``batch_size`` rows to bound memory.
     """
-    c = np.asarray(control, dtype=float)
-    t = np.asarray(treatment, dtype=float)
-    if c.size < 2 or t.size < 2:
-        raise TPMLabError("Each arm needs at least 2 values to bootstrap.", "Check the arm sizes.")
-    if isinstance(statistic, str):
-        if statistic not in STATISTICS:
-            raise TPMLabError(
-                f"Unknown statistic {statistic!r}.", f"Use one of {list(STATISTICS)}."
-            )
+    fix = "Pass one finite number per user, at least 2 per arm (fill missing values first)."
+    c = validate.numbers("control", control, min_size=2, fix=fix)
+    t = validate.numbers("treatment", treatment, min_size=2, fix=fix)
+    n_resamples = validate.whole(
+        "n_resamples",
+        n_resamples,
+        low=MIN_RESAMPLES,
+        fix="Percentile intervals need many resamples: use the default 2000 (at least 1000).",
+    )
+    alpha = validate.alpha(alpha)
+    batch_size = validate.whole("batch_size", batch_size, low=1, fix="Use the default 200.")
+    if isinstance(statistic, str) or not callable(statistic):
+        validate.choice(
+            "statistic",
+            statistic,
+            STATISTICS,
+            "Pass one of the names, or a function f(c, t) of two 2-D arrays returning one value "
+            "per row.",
+        )
         stat = STATISTICS[statistic]
     else:
         stat = statistic
+    if stat is _relative_lift and c.mean() <= 0:
+        raise validate.InvalidArgument(
+            "control",
+            c,
+            "values with a positive mean for statistic='relative_lift'",
+            "Use statistic='mean_diff' when the control mean can be 0 or negative.",
+        )
     rng = np.random.default_rng(seed)
     out = np.empty(n_resamples)
     for start in range(0, n_resamples, batch_size):
         b = min(batch_size, n_resamples - start)
         ci = rng.integers(0, c.size, size=(b, c.size))
         ti = rng.integers(0, t.size, size=(b, t.size))
-        out[start : start + b] = stat(c[ci], t[ti])
+        values = np.asarray(stat(c[ci], t[ti]), dtype=float)
+        if values.shape != (b,):
+            raise validate.InvalidArgument(
+                "statistic",
+                statistic,
+                f"a function returning one value per resample (shape ({b},)), not {values.shape}",
+                "Reduce along the last axis, e.g. lambda c, t: t.mean(axis=-1) - c.mean(axis=-1).",
+            )
+        out[start : start + b] = values
+    if not np.isfinite(out).all():
+        raise TPMLabError(
+            f"The statistic is not a finite number on {int((~np.isfinite(out)).sum())} of the "
+            "resamples (a division by zero?).",
+            "Use a statistic that is defined on every resample, e.g. 'mean_diff'.",
+        )
     lo, hi = np.quantile(out, [alpha / 2, 1 - alpha / 2])
     est = float(np.asarray(stat(c[None, :], t[None, :])).ravel()[0])
     return BootstrapResult(

@@ -19,19 +19,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tpmlab import validate
 from tpmlab.abtest.analysis import TestResult, welch_ttest
 from tpmlab.errors import TPMLabError
 
 
-def cuped_theta(y, x) -> float:
-    """``cov(x, y) / var(x)`` (both with ``ddof=1``): the OLS slope of ``y`` on ``x``."""
-    y = np.asarray(y, dtype=float)
-    x = np.asarray(x, dtype=float)
-    if y.shape != x.shape or y.size < 2:
-        raise TPMLabError(
-            "y and x must be equally long (one pre-period value per user).",
+def _pair(y, x, y_name: str = "y", x_name: str = "x") -> tuple[np.ndarray, np.ndarray]:
+    fix = "Pass one finite number per user; fill missing values first."
+    y = validate.numbers(y_name, y, min_size=2, fix=fix)
+    x = validate.numbers(x_name, x, min_size=2, fix=fix)
+    if y.shape != x.shape:
+        raise validate.InvalidArgument(
+            x_name,
+            x,
+            f"one pre-period value per user: {y.size} values like `{y_name}`",
             "Join the pre-period covariate to the outcome on user_id before calling.",
         )
+    return y, x
+
+
+def cuped_theta(y, x) -> float:
+    """``cov(x, y) / var(x)`` (both with ``ddof=1``): the OLS slope of ``y`` on ``x``."""
+    y, x = _pair(y, x)
     vx = x.var(ddof=1)
     if vx == 0:
         raise TPMLabError(
@@ -42,10 +51,10 @@ def cuped_theta(y, x) -> float:
 
 def cuped_adjust(y, x, theta: float | None = None) -> np.ndarray:
     """``y - theta * (x - mean(x))``; ``theta`` defaults to :func:`cuped_theta` on ``(y, x)``."""
-    y = np.asarray(y, dtype=float)
-    x = np.asarray(x, dtype=float)
+    y, x = _pair(y, x)
     if theta is None:
         theta = cuped_theta(y, x)
+    theta = validate.number("theta", theta, fix="Leave theta=None to estimate it from (y, x).")
     return y - theta * (x - x.mean())
 
 
@@ -66,8 +75,9 @@ def cuped_analysis(
     y_control, x_control, y_treatment, x_treatment, *, alpha: float = 0.05
 ) -> CupedResult:
     """Compare arms on ``y`` with and without CUPED (theta pooled over both arms, Deng et al. 2013)."""
-    yc, xc = np.asarray(y_control, float), np.asarray(x_control, float)
-    yt, xt = np.asarray(y_treatment, float), np.asarray(x_treatment, float)
+    yc, xc = _pair(y_control, x_control, "y_control", "x_control")
+    yt, xt = _pair(y_treatment, x_treatment, "y_treatment", "x_treatment")
+    alpha = validate.alpha(alpha)
     y = np.concatenate([yc, yt])
     x = np.concatenate([xc, xt])
     theta = cuped_theta(y, x)

@@ -7,8 +7,11 @@ because real tools disagree by a few percent and a TPM should know why:
     Evan Miller's calculator ("How Not To Run an A/B Test", evanmiller.org, and the formula in his
     sample-size calculator's source): the test statistic's null standard deviation is taken at the
     **baseline** rate, ``sqrt(2 p1 (1 - p1))``, the alternative's is the unpooled
-    ``sqrt(p1 (1 - p1) + p2 (1 - p2))``. His page's default example (baseline 20 %, MDE 5 points
-    absolute, 5 % two-sided, 80 % power) gives 1,030 per variation.
+    ``sqrt(p1 (1 - p1) + p2 (1 - p2))``. His calculator's default example (baseline 20 %, MDE 5
+    points absolute, 5 % two-sided, 80 % power) shows "1,030" per variation: the formula gives
+    1,030.2 and the calculator rounds to the nearest whole number. :func:`sample_size_per_arm`
+    rounds **up**, to 1,031, so that the plan has at least the target power (with 1,030 users the
+    power is just below 80 %).
 ``"pooled"``
     The classic pooled-variance formula (Fleiss, Levin & Paik, *Statistical Methods for Rates and
     Proportions*, 3rd ed., 2003, eq. 4.14 without continuity correction): the null standard
@@ -19,9 +22,16 @@ because real tools disagree by a few percent and a TPM should know why:
     variance-stabilised scale (Cohen, *Statistical Power Analysis for the Behavioral Sciences*,
     1988, ch. 6), with the sample size solved exactly as
     ``statsmodels.stats.power.NormalIndPower().solve_power`` does (both tails of a two-sided test).
+    This is not a third choice of null standard deviation: on the arcsine scale the variance of
+    an arm is about ``1 / n`` whatever the rate, so **both** the null and the alternative
+    variances change (to ``2 / n`` for the difference), and the effect is measured as ``h``
+    rather than ``p2 - p1``.
 
-All sample sizes are **per arm** (per variant), for **two equal arms**, and for a **two-sided**
-test unless ``alternative="one-sided"`` is passed. Multiply by the number of arms for the total.
+All sample sizes are **per arm** (per variant), for **two equal arms** (a 50/50 split), and for a
+**two-sided** test unless ``alternative="one-sided"`` is passed. Multiply by the number of arms for
+the total. Every function defaults to ``method="evan_miller"`` (:data:`DEFAULT_METHOD`), so
+``power_two_proportions`` and ``power_curve`` at the ``n`` returned by ``sample_size_per_arm``
+give the target power.
 """
 
 from __future__ import annotations
@@ -31,24 +41,43 @@ import math
 import numpy as np
 from scipy import optimize, stats
 
-from tpmlab.errors import TPMLabError
+from tpmlab import validate
 
 METHODS = ("evan_miller", "pooled", "cohens_h")
+#: The method every function of this module uses unless told otherwise.
+DEFAULT_METHOD = "evan_miller"
 
 
-def _check_rate(name: str, p: float) -> None:
-    if not 0 < p < 1:
-        raise TPMLabError(
-            f"{name} must be a rate strictly between 0 and 1, got {p!r}.",
-            "Pass conversion rates as fractions: 12% is 0.12, not 12.",
+def _check_rate(name: str, p: float) -> float:
+    return validate.fraction(
+        name,
+        p,
+        low_open=True,
+        high_open=True,
+        fix="Pass conversion rates as fractions strictly between 0 and 1: 12% is 0.12, not 12.",
+    )
+
+
+def _check_probs(alpha: float, power: float | None = None, sides: int = 2) -> None:
+    """alpha in (0, 1); power in (alpha, 1): a test with no users already rejects with prob. alpha."""
+    alpha = validate.alpha(alpha)
+    if power is not None:
+        validate.number(
+            "power",
+            power,
+            low=alpha,
+            high=1,
+            low_open=True,
+            high_open=True,
+            fix="Pass the power as a fraction above alpha, e.g. power=0.8 (not 80): a test with "
+            "no users at all already rejects with probability alpha.",
         )
 
 
-def _check_probs(alpha: float, power: float | None = None) -> None:
-    if not 0 < alpha < 1:
-        raise TPMLabError(f"alpha must be between 0 and 1, got {alpha!r}.", "Use e.g. alpha=0.05.")
-    if power is not None and not 0 < power < 1:
-        raise TPMLabError(f"power must be between 0 and 1, got {power!r}.", "Use e.g. power=0.8.")
+def _check_method(method: str) -> str:
+    return validate.choice(
+        "method", method, METHODS, "Use 'evan_miller' (the default) unless told otherwise."
+    )
 
 
 def _sides(alternative: str) -> int:
@@ -56,10 +85,22 @@ def _sides(alternative: str) -> int:
         return 2
     if alternative in ("one-sided", "one_sided", "larger", "smaller", "greater", "less"):
         return 1
-    raise TPMLabError(
-        f"alternative must be 'two-sided' or 'one-sided', got {alternative!r}.",
+    raise validate.InvalidArgument(
+        "alternative",
+        alternative,
+        "'two-sided' or 'one-sided'",
         "Use 'two-sided' unless you decided before the test that only one direction matters.",
     )
+
+
+def _check_different(p1: float, p2: float) -> None:
+    if p1 == p2:
+        raise validate.InvalidArgument(
+            "p2",
+            p2,
+            f"a treatment rate different from p1 = {p1!r}",
+            "A sample size is for detecting a change: pass the rate you want to be able to detect.",
+        )
 
 
 def treatment_rate(baseline: float, mde: float, relative: bool = False) -> float:
@@ -68,12 +109,19 @@ def treatment_rate(baseline: float, mde: float, relative: bool = False) -> float
     ``relative=False`` (default): ``mde`` is an absolute change in percentage points as a fraction
     (0.01 = one point). ``relative=True``: ``mde`` is a relative lift (0.10 = +10 % of baseline).
     """
-    _check_rate("baseline", baseline)
+    baseline = _check_rate("baseline", baseline)
+    mde = validate.number("mde", mde, fix="Pass the smallest change worth detecting, e.g. 0.01.")
     p2 = baseline * (1 + mde) if relative else baseline + mde
-    _check_rate("baseline + MDE", p2)
-    if p2 == baseline:
-        raise TPMLabError(
-            "The MDE is zero.", "Pass the smallest change worth detecting, e.g. 0.01."
+    if not 0 < p2 < 1 or p2 == baseline:
+        lo, hi = (-1, 1 / baseline - 1) if relative else (-baseline, 1 - baseline)
+        kind = "a relative lift" if relative else "an absolute change"
+        raise validate.InvalidArgument(
+            "mde",
+            mde,
+            f"{kind} in ({lo:.4g}, {hi:.4g}), not 0, so that the treatment rate stays strictly "
+            f"between 0 and 1 (baseline {baseline:g})",
+            "Pass the smallest change worth detecting, e.g. 0.01 for one percentage point (or "
+            "0.10 with relative=True for +10%).",
         )
     return p2
 
@@ -81,8 +129,10 @@ def treatment_rate(baseline: float, mde: float, relative: bool = False) -> float
 def cohens_h(p1: float, p2: float) -> float:
     """Cohen's h between two proportions, ``2 asin(sqrt(p2)) - 2 asin(sqrt(p1))``.
 
-    Same as ``statsmodels.stats.proportion.proportion_effectsize(p2, p1)``.
+    Same as ``statsmodels.stats.proportion.proportion_effectsize(p2, p1)``. Rates in [0, 1].
     """
+    p1 = validate.fraction("p1", p1)
+    p2 = validate.fraction("p2", p2)
     return 2 * math.asin(math.sqrt(p2)) - 2 * math.asin(math.sqrt(p1))
 
 
@@ -91,11 +141,9 @@ def _sd_null_alt(p1: float, p2: float, method: str) -> tuple[float, float]:
     sd_alt = math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
     if method == "evan_miller":
         sd_null = math.sqrt(2 * p1 * (1 - p1))
-    elif method == "pooled":
+    else:  # "pooled"
         pbar = (p1 + p2) / 2
         sd_null = math.sqrt(2 * pbar * (1 - pbar))
-    else:
-        raise TPMLabError(f"Unknown method {method!r}.", f"Use one of {METHODS}.")
     return sd_null, sd_alt
 
 
@@ -123,12 +171,19 @@ def sample_size_pooled(
     return _closed_form(p1, p2, alpha, power, alternative, "pooled")
 
 
-def _closed_form(p1, p2, alpha, power, alternative, method) -> float:
-    _check_rate("p1 (control rate)", p1)
-    _check_rate("p2 (treatment rate)", p2)
+def _check_design(p1, p2, alpha, power, alternative) -> tuple[float, float, int]:
+    p1 = _check_rate("p1 (control rate)", p1)
+    p2 = _check_rate("p2 (treatment rate)", p2)
+    _check_different(p1, p2)
+    sides = _sides(alternative)
     _check_probs(alpha, power)
+    return p1, p2, sides
+
+
+def _closed_form(p1, p2, alpha, power, alternative, method) -> float:
+    p1, p2, sides = _check_design(p1, p2, alpha, power, alternative)
     sd_null, sd_alt = _sd_null_alt(p1, p2, method)
-    z_a = stats.norm.isf(alpha / _sides(alternative))
+    z_a = stats.norm.isf(alpha / sides)
     z_b = stats.norm.ppf(power)
     return ((z_a * sd_null + z_b * sd_alt) / (p2 - p1)) ** 2
 
@@ -152,15 +207,13 @@ def sample_size_cohens_h(
     like statsmodels we solve the exact power equation (the difference is below 0.01 % at usual
     settings). Returned unrounded: round **up** for a plan.
     """
-    _check_rate("p1 (control rate)", p1)
-    _check_rate("p2 (treatment rate)", p2)
-    _check_probs(alpha, power)
-    sides = _sides(alternative)
+    p1, p2, sides = _check_design(p1, p2, alpha, power, alternative)
     h = cohens_h(p1, p2)
     n0 = 2 * ((stats.norm.isf(alpha / sides) + stats.norm.ppf(power)) / h) ** 2
     if sides == 1:
         return n0
-    return optimize.brentq(lambda n: _power_h(h, n, alpha, 2) - power, n0 * 0.5, n0 * 1.01)
+    # power is alpha at n = 0 and, counting the far tail, at least the target at n0
+    return optimize.brentq(lambda n: _power_h(h, n, alpha, 2) - power, 0.0, n0 * 1.01)
 
 
 _SAMPLE_SIZE = {
@@ -177,17 +230,16 @@ def sample_size_per_arm(
     relative: bool = False,
     alpha: float = 0.05,
     power: float = 0.8,
-    method: str = "evan_miller",
+    method: str = DEFAULT_METHOD,
     alternative: str = "two-sided",
 ) -> int:
-    """Users needed in **each** arm (rounded up) to detect ``mde`` on a conversion rate.
+    """Users needed in **each** of two equal (50/50) arms, rounded up, to detect ``mde``.
 
     ``mde`` is absolute (0.01 = 1 percentage point) unless ``relative=True`` (0.10 = +10 %).
     ``method`` is ``"evan_miller"`` (default), ``"pooled"`` or ``"cohens_h"`` (see the module
     docstring). Two-sided unless ``alternative="one-sided"``. Total = 2 x this for an A/B test.
     """
-    if method not in _SAMPLE_SIZE:
-        raise TPMLabError(f"Unknown method {method!r}.", f"Use one of {METHODS}.")
+    _check_method(method)
     p2 = treatment_rate(baseline, mde, relative)
     n = _SAMPLE_SIZE[method](baseline, p2, alpha, power, alternative)
     return int(math.ceil(n - 1e-9))
@@ -199,18 +251,24 @@ def power_two_proportions(
     n_per_arm: float,
     *,
     alpha: float = 0.05,
-    method: str = "pooled",
+    method: str = DEFAULT_METHOD,
     alternative: str = "two-sided",
 ) -> float:
     """Probability that the test rejects when the true rates are ``p1`` (control), ``p2``.
 
-    ``method="pooled"`` equals ``statsmodels.stats.proportion.power_proportions_2indep``;
-    ``"cohens_h"`` equals ``NormalIndPower().power(h, n_per_arm, alpha)``; ``"evan_miller"`` uses
-    the baseline null variance. Two-sided (both tails counted) unless ``alternative="one-sided"``.
+    Two equal arms of ``n_per_arm`` users. ``method="evan_miller"`` (default, as in
+    :func:`sample_size_per_arm`) uses the baseline null variance; ``"pooled"`` equals
+    ``statsmodels.stats.proportion.power_proportions_2indep``; ``"cohens_h"`` equals
+    ``NormalIndPower().power(h, n_per_arm, alpha)``. Two-sided (both tails counted) unless
+    ``alternative="one-sided"``.
     """
-    _check_rate("p1", p1)
-    _check_rate("p2", p2)
+    p1 = _check_rate("p1", p1)
+    p2 = _check_rate("p2", p2)
+    n_per_arm = validate.number(
+        "n_per_arm", n_per_arm, low=0, low_open=True, fix="Pass the users in each arm, e.g. 5000."
+    )
     _check_probs(alpha)
+    _check_method(method)
     sides = _sides(alternative)
     if method == "cohens_h":
         h = cohens_h(p1, p2)
@@ -232,7 +290,7 @@ def mde_for_sample_size(
     *,
     alpha: float = 0.05,
     power: float = 0.8,
-    method: str = "evan_miller",
+    method: str = DEFAULT_METHOD,
     alternative: str = "two-sided",
     relative: bool = False,
 ) -> float:
@@ -241,16 +299,21 @@ def mde_for_sample_size(
     Solves ``sample_size(baseline, baseline + mde) = n_per_arm`` for ``mde`` (Brent's method).
     Returns the absolute change (fraction) or, with ``relative=True``, the relative lift.
     """
-    _check_rate("baseline", baseline)
-    if n_per_arm <= 1:
-        raise TPMLabError("n_per_arm must be more than 1.", "Pass the users per arm, e.g. 5000.")
-    f = _SAMPLE_SIZE.get(method)
-    if f is None:
-        raise TPMLabError(f"Unknown method {method!r}.", f"Use one of {METHODS}.")
+    baseline = _check_rate("baseline", baseline)
+    n_per_arm = validate.number(
+        "n_per_arm", n_per_arm, low=1, low_open=True, fix="Pass the users per arm, e.g. 5000."
+    )
+    _check_method(method)
+    _sides(alternative)
+    _check_probs(alpha, power)
+    f = _SAMPLE_SIZE[method]
     hi = 1 - baseline - 1e-9
     if f(baseline, baseline + hi, alpha, power, alternative) > n_per_arm:
-        raise TPMLabError(
-            "Even the largest possible change cannot be detected with so few users.",
+        raise validate.InvalidArgument(
+            "n_per_arm",
+            n_per_arm,
+            f"at least {math.ceil(f(baseline, baseline + hi, alpha, power, alternative))} users "
+            "(fewer cannot detect even the largest possible change)",
             "Use more users per arm or accept lower power.",
         )
     d = optimize.brentq(
@@ -276,10 +339,17 @@ def sample_size_means(
     (the far tail ignored; equals ``NormalIndPower().solve_power(mde / sd, ...)`` to < 0.01 %).
     Returned unrounded. With a variance-reduced metric (CUPED), pass the reduced SD.
     """
+    sd = validate.number(
+        "sd", sd, low=0, low_open=True, fix="Pass the per-user standard deviation of the metric."
+    )
+    mde = validate.number("mde", mde, fix="Pass the smallest change worth detecting.")
+    if mde == 0:
+        raise validate.InvalidArgument(
+            "mde", mde, "a non-zero change", "Pass the smallest change worth detecting, e.g. 0.5."
+        )
+    sides = _sides(alternative)
     _check_probs(alpha, power)
-    if sd <= 0 or mde == 0:
-        raise TPMLabError("sd must be positive and mde non-zero.", "Check the metric's SD and MDE.")
-    z_a = stats.norm.isf(alpha / _sides(alternative))
+    z_a = stats.norm.isf(alpha / sides)
     return 2 * ((z_a + stats.norm.ppf(power)) * sd / mde) ** 2
 
 
@@ -298,16 +368,30 @@ def duration_days(
     arms). With ``whole_weeks=True`` the result is rounded up to a multiple of 7 days so every
     weekday is represented equally (Kohavi, Tang & Xu 2020, ch. 2 and 23).
     """
-    if daily_eligible_users <= 0:
-        raise TPMLabError(
-            "daily_eligible_users must be positive.", "Pass users per day, e.g. 1200."
-        )
-    if not 0 < allocation <= 1:
-        raise TPMLabError(
-            f"allocation must be a share between 0 and 1, got {allocation!r}.",
-            "Pass 0.5 for 'half of eligible traffic is in the test', not 50.",
-        )
-    days = math.ceil(n_per_arm * n_arms / (daily_eligible_users * allocation) - 1e-9)
+    n_per_arm = validate.number(
+        "n_per_arm",
+        n_per_arm,
+        low=0,
+        low_open=True,
+        fix="Pass the users needed in each arm, e.g. sample_size_per_arm(...).",
+    )
+    daily = validate.number(
+        "daily_eligible_users",
+        daily_eligible_users,
+        low=0,
+        low_open=True,
+        fix="Pass new eligible users per day, e.g. 1200.",
+    )
+    allocation = validate.number(
+        "allocation",
+        allocation,
+        low=0,
+        high=1,
+        low_open=True,
+        fix="Pass 0.5 for 'half of eligible traffic is in the test', not 50.",
+    )
+    n_arms = validate.whole("n_arms", n_arms, low=2, fix="An A/B test has n_arms=2.")
+    days = math.ceil(n_per_arm * n_arms / (daily * allocation) - 1e-9)
     if whole_weeks:
         days = 7 * math.ceil(days / 7)
     return int(days)
@@ -319,20 +403,34 @@ def power_curve(
     mdes: np.ndarray,
     *,
     alpha: float = 0.05,
-    method: str = "pooled",
+    method: str = DEFAULT_METHOD,
     alternative: str = "two-sided",
 ) -> np.ndarray:
-    """Power at each absolute MDE in ``mdes`` for a fixed per-arm sample size (for plotting)."""
+    """Power at each absolute MDE in ``mdes`` for a fixed per-arm sample size (for plotting).
+
+    Same default method as :func:`sample_size_per_arm`, so the curve drawn at
+    ``n_per_arm = sample_size_per_arm(baseline, mde)`` passes through the target power at ``mde``.
+    """
+    baseline = _check_rate("baseline", baseline)
+    m = validate.numbers(
+        "mdes",
+        mdes,
+        low=-baseline,
+        high=1 - baseline,
+        low_open=True,
+        high_open=True,
+        fix="Pass absolute changes that keep baseline + mde strictly between 0 and 1.",
+    )
     return np.array(
         [
             power_two_proportions(
                 baseline,
-                baseline + m,
+                baseline + x,
                 n_per_arm,
                 alpha=alpha,
                 method=method,
                 alternative=alternative,
             )
-            for m in np.asarray(mdes, dtype=float)
+            for x in m
         ]
     )

@@ -13,19 +13,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from tpmlab.errors import TPMLabError
+from tpmlab import validate
 
 METHODS = ("bonferroni", "holm", "bh")
 
 
 def adjust_pvalues(pvalues, method: str = "holm", alpha: float = 0.05):
     """Return ``(reject, adjusted)`` arrays in the input order. See the module docstring."""
-    p = np.asarray(pvalues, dtype=float)
-    if p.ndim != 1 or p.size == 0 or np.isnan(p).any() or (p < 0).any() or (p > 1).any():
-        raise TPMLabError(
-            "pvalues must be a non-empty list of numbers between 0 and 1.",
-            "Collect one p-value per metric or per arm into a list first.",
-        )
+    validate.choice("method", method, (*METHODS, "fdr_bh"), f"Use one of {METHODS}.")
+    alpha = validate.alpha(alpha)
+    p = validate.numbers(
+        "pvalues",
+        pvalues,
+        low=0,
+        high=1,
+        fix="Collect one p-value (between 0 and 1) per metric or per arm into a list first.",
+    )
     m = p.size
     order = np.argsort(p, kind="mergesort")
     ps = p[order]
@@ -33,11 +36,9 @@ def adjust_pvalues(pvalues, method: str = "holm", alpha: float = 0.05):
         adj_sorted = np.minimum(ps * m, 1.0)
     elif method == "holm":
         adj_sorted = np.minimum(np.maximum.accumulate(ps * (m - np.arange(m))), 1.0)
-    elif method in ("bh", "fdr_bh"):
+    else:  # "bh" or "fdr_bh"
         raw = ps * m / np.arange(1, m + 1)
         adj_sorted = np.minimum(np.minimum.accumulate(raw[::-1])[::-1], 1.0)
-    else:
-        raise TPMLabError(f"Unknown method {method!r}.", f"Use one of {METHODS}.")
     adjusted = np.empty(m)
     adjusted[order] = adj_sorted
     return adjusted <= alpha, adjusted

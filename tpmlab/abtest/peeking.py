@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from tpmlab.errors import TPMLabError
+from tpmlab import validate
 
 #: Overall type I error of repeated two-sided tests at nominal 0.05 with K equally spaced looks,
 #: normal data with known variance (Armitage, McPherson & Rowe 1969; Jennison & Turnbull 2000,
@@ -57,10 +57,17 @@ def simulate_peeking(
     Fully vectorised: about 0.2 s for the defaults. With enough users per look the result matches
     the normal-theory values of Armitage et al. (1969) within Monte-Carlo error.
     """
-    if n_looks < 1 or users_per_look < 1 or n_simulations < 1:
-        raise TPMLabError(
-            "n_looks, users_per_look and n_simulations must be positive.", "Use e.g. 10."
-        )
+    n_looks = validate.whole("n_looks", n_looks, low=1, fix="Use e.g. n_looks=10.")
+    users_per_look = validate.whole(
+        "users_per_look", users_per_look, low=1, fix="Use e.g. users_per_look=1000."
+    )
+    baseline = validate.fraction(
+        "baseline", baseline, low_open=True, high_open=True, fix="Use e.g. baseline=0.1 (10%)."
+    )
+    n_simulations = validate.whole(
+        "n_simulations", n_simulations, low=1, fix="Use e.g. n_simulations=20000."
+    )
+    alpha = validate.alpha(alpha)
     rng = np.random.default_rng(seed)
     conv = rng.binomial(users_per_look, baseline, size=(2, n_simulations, n_looks)).cumsum(axis=2)
     n = users_per_look * np.arange(1, n_looks + 1)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from tpmlab import validate
 from tpmlab.abtest.analysis import TestResult
 
 
@@ -26,6 +27,20 @@ def verdict(
     * CI includes 0 and reaches past the threshold: **Inconclusive** (the test could not tell).
     * CI includes 0 and stays within +/- threshold: **No meaningful change**.
     """
+    if not isinstance(result, TestResult):
+        raise validate.InvalidArgument(
+            "result",
+            result,
+            "a TestResult",
+            "Pass what two_proportion_ztest or welch_ttest returned.",
+        )
+    validate.number(
+        "practical_threshold",
+        practical_threshold,
+        low=0,
+        fix="Pass the smallest change worth acting on, in the metric's units, as a number >= 0 "
+        "(0 to judge statistical significance only).",
+    )
     lo, hi = result.ci_low, result.ci_high
     sign = 1 if higher_is_better else -1
     good_lo, good_hi = sorted((sign * lo, sign * hi))
@@ -82,8 +97,24 @@ def results_table(
     Rates are shown as percentages and differences in percentage points ("pp").
     """
     items = list(results.items()) if isinstance(results, dict) else list(results)
-    thresholds = practical_thresholds or {}
-    lower = set(lower_is_better)
+    fix = 'Pass {"Conversion": result, ...} or a list of ("Conversion", result) pairs.'
+    if not items:
+        raise validate.InvalidArgument("results", results, "at least one (name, result) pair", fix)
+    for item in items:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], TestResult)):
+            raise validate.InvalidArgument("results", item, "(name, TestResult) pairs", fix)
+    names = [name for name, _ in items]
+    thresholds = dict(practical_thresholds or {})
+    lower = {lower_is_better} if isinstance(lower_is_better, str) else set(lower_is_better)
+    for arg, given in (("practical_thresholds", thresholds), ("lower_is_better", lower)):
+        unknown = sorted(set(given) - set(names), key=str)
+        if unknown:
+            raise validate.InvalidArgument(
+                arg,
+                unknown,
+                f"metric names from `results` ({', '.join(map(repr, names))})",
+                "Spell each metric exactly as in `results`; a misspelt name would be ignored.",
+            )
     rows = []
     for name, r in items:
         k = r.metric_type

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from tpmlab.errors import TPMLabError
+from tpmlab import validate
 
 DEFAULT_THRESHOLD = 0.001
 
@@ -60,22 +60,23 @@ def srm_test(
     ``[0.5, 0.5]``. Shares are normalised to sum to 1. Equals
     ``scipy.stats.chisquare(counts, f_exp=total * shares)``.
     """
-    obs = np.asarray(counts, dtype=float)
-    if obs.ndim != 1 or obs.size < 2 or (obs < 0).any() or obs.sum() == 0:
-        raise TPMLabError(
-            "counts must be two or more non-negative user counts, one per arm.",
-            "Pass e.g. [n_control, n_treatment] (users assigned, not conversions).",
-        )
+    fix = "Pass e.g. [n_control, n_treatment]: whole numbers of users assigned, not conversions."
+    obs = validate.numbers("counts", counts, low=0, min_size=2, fix=fix)
+    for i, x in enumerate(obs):
+        validate.whole(f"counts[{i}]", x, low=0, fix=fix)
+    if obs.sum() == 0:
+        raise validate.InvalidArgument("counts", obs, "counts with at least one user", fix)
+    fix = "Pass e.g. [0.5, 0.5] for a 50/50 test, or [0.9, 0.1] for 90/10."
     shares = (
         np.full(obs.size, 1 / obs.size)
         if planned_shares is None
-        else np.asarray(planned_shares, float)
+        else validate.numbers("planned_shares", planned_shares, low=0, low_open=True, fix=fix)
     )
-    if shares.shape != obs.shape or (shares <= 0).any():
-        raise TPMLabError(
-            "planned_shares must have one positive share per arm.",
-            "Pass e.g. [0.5, 0.5] for a 50/50 test, or [0.9, 0.1] for 90/10.",
+    if shares.shape != obs.shape:
+        raise validate.InvalidArgument(
+            "planned_shares", planned_shares, f"one positive share per arm ({obs.size} arms)", fix
         )
+    threshold = validate.alpha(threshold, "threshold")
     shares = shares / shares.sum()
     expected = obs.sum() * shares
     chi2 = float(((obs - expected) ** 2 / expected).sum())

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
+from tpmlab import validate
 from tpmlab.errors import TPMLabError
 
 
@@ -44,13 +45,29 @@ class CacheResult:
         return 1.0 - self.hit_rate
 
 
-def _check_capacity(capacity) -> int:
-    if isinstance(capacity, bool) or int(capacity) != capacity or capacity < 0:
-        raise TPMLabError(
-            f"Cache capacity must be a whole number of items >= 0, got {capacity!r}.",
-            "Pass e.g. capacity=1000.",
+def _check_capacity(capacity, name: str = "capacity") -> int:
+    return validate.whole(
+        name, capacity, low=0, fix=f"Pass a whole number of items, e.g. {name}=1000."
+    )
+
+
+def _check_keys(keys) -> list:
+    seq = list(keys)
+    if not seq:
+        raise validate.InvalidArgument(
+            "keys", seq, "at least one request", "Pass the keys requested, in order."
         )
-    return int(capacity)
+    return seq
+
+
+def _check_warmup(warmup, n: int) -> int:
+    return validate.whole(
+        "warmup",
+        warmup,
+        low=0,
+        high=n - 1,
+        fix=f"Skip fewer requests than there are ({n}), so some are left to count.",
+    )
 
 
 def simulate_lru(keys, capacity: int, warmup: int = 0) -> CacheResult:
@@ -60,7 +77,8 @@ def simulate_lru(keys, capacity: int, warmup: int = 0) -> CacheResult:
     cache is full). The first ``warmup`` requests fill the cache but are not counted.
     """
     capacity = _check_capacity(capacity)
-    seq = list(keys)
+    seq = _check_keys(keys)
+    warmup = _check_warmup(warmup, len(seq))
     cache: OrderedDict = OrderedDict()
     flags = np.zeros(len(seq), dtype=bool)
     if capacity > 0:
@@ -85,8 +103,9 @@ def lru_hit_rate_curve(keys, capacities, warmup: int = 0):
     """A DataFrame of (capacity, hit_rate) for each capacity, by replaying ``keys`` each time."""
     import pandas as pd
 
-    seq = list(keys)
-    rows = [(int(c), simulate_lru(seq, c, warmup).hit_rate) for c in capacities]
+    seq = _check_keys(keys)
+    caps = [_check_capacity(c, "capacities") for c in capacities]
+    rows = [(c, simulate_lru(seq, c, warmup).hit_rate) for c in caps]
     return pd.DataFrame(rows, columns=["capacity", "hit_rate"])
 
 
@@ -96,25 +115,36 @@ def top_k_hit_rate(keys, k: int) -> float:
     This is the hit rate of a cache that (with hindsight) pins the k hottest keys: the best any
     fixed cache of k items can do on this log, and a good yardstick for LRU.
     """
-    k = _check_capacity(k)
-    _, counts = np.unique(np.asarray(list(keys)), return_counts=True)
-    if counts.size == 0:
-        return 0.0
+    k = _check_capacity(k, "k")
+    _, counts = np.unique(np.asarray(_check_keys(keys)), return_counts=True)
     top = np.sort(counts)[::-1][:k]
     return float(top.sum() / counts.sum())
 
 
 def zipf_popularity(n_keys: int, s: float) -> np.ndarray:
     """Probabilities of ``n_keys`` keys under a Zipf law with exponent ``s`` (p_i ~ 1 / i**s)."""
-    if n_keys < 1:
-        raise TPMLabError("Need at least one key.", "Pass n_keys >= 1.")
+    n_keys = validate.whole("n_keys", n_keys, low=1, fix="Pass the number of keys, e.g. 10_000.")
+    s = validate.number(
+        "s", s, low=0, fix="Pass the Zipf exponent, >= 0 (0 is uniform; about 0.6-1.2 is typical)."
+    )
     w = 1.0 / np.arange(1, n_keys + 1, dtype=float) ** s
     return w / w.sum()
 
 
+def _popularity(popularity) -> np.ndarray:
+    fix = "Pass one weight >= 0 per key (not all 0), e.g. zipf_popularity(1000, 0.9)."
+    p = validate.numbers("popularity", popularity, low=0, fix=fix)
+    if p.sum() <= 0:
+        raise validate.InvalidArgument("popularity", p, "weights that are not all 0", fix)
+    return p
+
+
 def sample_keys(popularity, n_requests: int, seed: int) -> np.ndarray:
     """Draw ``n_requests`` independent key ids (0..n_keys-1) from ``popularity`` with a seed."""
-    p = np.asarray(popularity, dtype=float)
+    p = _popularity(popularity)
+    n_requests = validate.whole(
+        "n_requests", n_requests, low=0, fix="Pass the number of requests, e.g. 100_000."
+    )
     rng = np.random.default_rng(seed)
     return rng.choice(p.size, size=n_requests, p=p / p.sum())
 
@@ -125,8 +155,8 @@ def che_hit_rate(popularity, capacity: int) -> float:
     Solve sum_i (1 - exp(-p_i T)) = capacity for the "characteristic time" T, then the hit rate
     is sum_i p_i (1 - exp(-p_i T)). Accurate to about a percentage point for Zipf popularities.
     """
-    p = np.asarray(popularity, dtype=float)
-    p = p / p.sum()
+    p = _popularity(popularity)
+    p = p[p > 0] / p.sum()  # keys never requested occupy no cache space
     capacity = _check_capacity(capacity)
     if capacity == 0:
         return 0.0
@@ -137,7 +167,7 @@ def che_hit_rate(popularity, capacity: int) -> float:
         return float(np.sum(-np.expm1(-p * t))) - capacity
 
     hi = 1.0
-    while occupancy(hi) < 0:
+    while occupancy(hi) < 0:  # ends: occupancy(t) -> p.size > capacity as t grows
         hi *= 2
     t_c = brentq(occupancy, 0.0, hi, xtol=1e-12 * hi, maxiter=500)
     return float(np.sum(p * -np.expm1(-p * t_c)))
@@ -172,16 +202,20 @@ def simulate_ttl_cache(
     deletes the cached copy (no stale reads, fewer hits); without it, hits until the TTL expires
     may return the old value (a stale hit).
     """
-    t = np.asarray(times_s, dtype=float)
+    t = validate.numbers("times_s", times_s, min_size=0, fix="Pass request times in seconds.")
     k = list(keys)
-    w = np.asarray(is_write, dtype=bool)
+    w = np.asarray(is_write).reshape(-1)
+    if not np.isin(w, [0, 1]).all():
+        raise validate.InvalidArgument(
+            "is_write", is_write, "True/False flags, one per request", "Pass a boolean column."
+        )
+    w = w.astype(bool)
     if not (len(t) == len(k) == len(w)):
         raise TPMLabError(
             "times, keys and is_write must have the same length.",
             "Pass three columns of the same request log.",
         )
-    if ttl_s < 0:
-        raise TPMLabError("TTL must be >= 0 seconds.", "Pass e.g. ttl_s=60.")
+    ttl_s = validate.number("ttl_s", ttl_s, low=0, fix="Pass the TTL in seconds, e.g. ttl_s=60.")
     if len(t) > 1 and np.any(np.diff(t) < 0):
         raise TPMLabError("Requests are not in time order.", "Sort the log by timestamp first.")
     cached_at: dict = {}
@@ -215,10 +249,10 @@ def effective_latency(
     False, the cache lookup (``hit_latency``) is added to every miss, because a miss first checks
     the cache. Use the same unit for both latencies; the result is in that unit.
     """
-    if not 0 <= hit_rate <= 1:
-        raise TPMLabError(
-            f"Hit rate {hit_rate} is not between 0 and 1.",
-            "Pass the hit rate as a fraction (0.8, not 80).",
-        )
+    hit_rate = validate.fraction(
+        "hit_rate", hit_rate, fix="Pass the hit rate as a fraction (0.8, not 80)."
+    )
+    for name, value in (("hit_latency", hit_latency), ("miss_latency", miss_latency)):
+        validate.number(name, value, low=0, fix="Pass a latency >= 0, e.g. in milliseconds.")
     miss = miss_latency if miss_includes_lookup else miss_latency + hit_latency
     return hit_rate * hit_latency + (1 - hit_rate) * miss

@@ -19,6 +19,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
+from tpmlab import validate
 from tpmlab.errors import TPMLabError
 
 
@@ -27,16 +28,22 @@ def stable_hash(key) -> int:
     return zlib.crc32(str(key).encode("utf-8"))
 
 
+def _shards(name: str, value) -> int:
+    return validate.whole(name, value, low=1, fix=f"Pass the number of shards, e.g. {name}=4.")
+
+
 def hash_shard(keys, n_shards: int) -> np.ndarray:
     """Shard number (0..n-1) of each key with ``stable_hash(key) % n_shards``."""
-    if n_shards < 1:
-        raise TPMLabError("Need at least one shard.", "Pass n_shards >= 1.")
+    n_shards = _shards("n_shards", n_shards)
     return np.array([stable_hash(k) % n_shards for k in keys], dtype=int)
 
 
 def keys_moved(keys, n_before: int, n_after: int) -> float:
     """Share of distinct keys whose mod-n shard changes when going from n_before to n_after."""
     uniq = list(dict.fromkeys(keys))
+    n_before, n_after = _shards("n_before", n_before), _shards("n_after", n_after)
+    if not uniq:
+        raise validate.InvalidArgument("keys", uniq, "at least one key", "Pass the keys stored.")
     return float(np.mean(hash_shard(uniq, n_before) != hash_shard(uniq, n_after)))
 
 
@@ -44,7 +51,9 @@ class ConsistentHashRing:
     """Consistent hashing with ``vnodes`` virtual nodes per shard."""
 
     def __init__(self, shards, vnodes: int = 100):
-        self.vnodes = vnodes
+        self.vnodes = validate.whole(
+            "vnodes", vnodes, low=1, fix="Use the default 100 virtual nodes per shard."
+        )
         self._points: list[int] = []
         self._owners: list = []
         for s in shards:
@@ -77,19 +86,31 @@ def shard_load(shard_of_each_request) -> pd.Series:
 
 def imbalance(load) -> float:
     """Busiest shard's load / average load (1 = perfectly even)."""
-    arr = np.asarray(load, dtype=float)
+    fix = "Pass the requests per shard, e.g. shard_load(...) (not all 0)."
+    arr = validate.numbers("load", load, low=0, fix=fix)
+    if arr.sum() == 0:
+        raise validate.InvalidArgument("load", arr, "loads that are not all 0", fix)
     return float(arr.max() / arr.mean())
 
 
 def quorum_is_strong(n: int, r: int, w: int) -> bool:
     """True when every read quorum overlaps every write quorum (R + W > N)."""
-    if not (1 <= r <= n and 1 <= w <= n):
-        raise TPMLabError("Need 1 <= R, W <= N.", "E.g. N=3, R=2, W=2.")
+    n = validate.whole("n", n, low=1, fix="Pass the number of replicas, e.g. n=3.")
+    r = validate.whole("r", r, low=1, high=n, fix="E.g. N=3, R=2, W=2.")
+    w = validate.whole("w", w, low=1, high=n, fix="E.g. N=3, R=2, W=2.")
     return r + w > n
 
 
 def stale_read_probability(lag_seconds, read_after_write_seconds: float) -> float:
     """Share of reads made ``read_after_write_seconds`` after a write that a replica with the
     given sample of replication lags would still answer with old data (lag > delay)."""
-    lag = np.asarray(lag_seconds, dtype=float)
-    return float(np.mean(lag > read_after_write_seconds))
+    lag = validate.numbers(
+        "lag_seconds", lag_seconds, low=0, fix="Pass measured replication lags in seconds."
+    )
+    delay = validate.number(
+        "read_after_write_seconds",
+        read_after_write_seconds,
+        low=0,
+        fix="Pass how long after the write the read happens, in seconds, e.g. 0.5.",
+    )
+    return float(np.mean(lag > delay))

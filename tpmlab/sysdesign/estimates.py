@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from tpmlab import validate
 from tpmlab.errors import TPMLabError
 
 SECONDS_PER_MINUTE = 60
@@ -31,11 +32,7 @@ ROUGH_SECONDS_PER_DAY = 100_000
 
 def _check_nonneg(**values: float) -> None:
     for name, value in values.items():
-        if value is None or not math.isfinite(value) or value < 0:
-            raise TPMLabError(
-                f"`{name}` must be a non-negative number, got {value!r}.",
-                f"Pass a number such as 1000 for `{name}`.",
-            )
+        validate.number(name, value, low=0, fix=f"Pass a number such as 1000 for `{name}`.")
 
 
 def per_day_to_per_second(count_per_day: float) -> float:
@@ -59,21 +56,23 @@ def average_rps(
 def peak_rps(average: float, peak_to_average: float) -> float:
     """Peak requests per second = average x peak-to-average ratio (the ratio must be >= 1)."""
     _check_nonneg(average=average, peak_to_average=peak_to_average)
-    if peak_to_average < 1:
-        raise TPMLabError(
-            f"A peak-to-average ratio below 1 ({peak_to_average}) would make the peak lower than "
-            "the average.",
-            "Use a ratio of at least 1 (2-3 is common for a daily cycle).",
-        )
+    validate.number(
+        "peak_to_average",
+        peak_to_average,
+        low=1,
+        fix="The peak is never below the average: use a ratio of at least 1 (2-3 is common for a "
+        "daily cycle).",
+    )
     return average * peak_to_average
 
 
 def peak_to_average_ratio(counts) -> float:
     """Peak-to-average ratio of a series of counts per equal time bucket (max / mean)."""
-    import numpy as np
 
-    arr = np.asarray(counts, dtype=float)
-    if arr.size == 0 or arr.mean() == 0:
+    arr = validate.numbers(
+        "counts", counts, low=0, fix="Pass counts per bucket, e.g. requests per minute."
+    )
+    if arr.mean() == 0:
         raise TPMLabError(
             "The series of counts is empty or all zero.",
             "Pass counts per bucket, e.g. requests per minute.",
@@ -96,12 +95,27 @@ def storage_bytes(
 
 def compound_growth(value: float, rate_per_period: float, periods: float) -> float:
     """Value after ``periods`` of compound growth at ``rate_per_period`` (0.1 means +10%)."""
-    if rate_per_period <= -1:
-        raise TPMLabError(
-            "A growth rate of -100% or less is not meaningful.",
-            "Pass the growth rate as a fraction, e.g. 0.1 for +10%.",
+    value = validate.number("value", value, fix="Pass today's value, e.g. 1000.")
+    rate_per_period = validate.number(
+        "rate_per_period",
+        rate_per_period,
+        low=-1,
+        low_open=True,
+        fix="Pass the growth rate as a fraction, e.g. 0.1 for +10% (-100% or less is meaningless).",
+    )
+    periods = validate.number("periods", periods, low=0, fix="Pass a number of periods, e.g. 12.")
+    try:
+        result = value * (1 + rate_per_period) ** periods
+    except OverflowError:
+        result = math.inf
+    if not math.isfinite(result):
+        raise validate.InvalidArgument(
+            "periods",
+            periods,
+            "few enough periods that the value stays a finite number",
+            "Check the units: a growth rate per month needs periods in months.",
         )
-    return value * (1 + rate_per_period) ** periods
+    return result
 
 
 def bandwidth_bytes_per_second(requests_per_second: float, bytes_per_response: float) -> float:
@@ -124,11 +138,20 @@ def servers_needed(
 ) -> int:
     """Servers for a peak at a target utilisation, rounded up, plus ``spares`` (N+1 -> spares=1)."""
     _check_nonneg(peak_requests_per_second=peak_requests_per_second)
-    if capacity_rps_per_server <= 0 or not 0 < target_utilisation <= 1:
-        raise TPMLabError(
-            "Capacity must be positive and target utilisation in (0, 1].",
-            "For example capacity_rps_per_server=500, target_utilisation=0.7.",
-        )
+    capacity_rps_per_server = validate.number(
+        "capacity_rps_per_server",
+        capacity_rps_per_server,
+        low=0,
+        low_open=True,
+        fix="Pass what one server handles, e.g. capacity_rps_per_server=500.",
+    )
+    target_utilisation = validate.fraction(
+        "target_utilisation",
+        target_utilisation,
+        low_open=True,
+        fix="Pass the target utilisation as a fraction, e.g. 0.7 (not 70).",
+    )
+    spares = validate.whole("spares", spares, low=0, fix="Pass spares=1 for N+1.")
     return (
         math.ceil(peak_requests_per_second / (capacity_rps_per_server * target_utilisation))
         + spares
@@ -141,6 +164,8 @@ def within_tolerance(answer: float, expected: float, rel_tol: float = 0.1) -> bo
     Estimates are judged by their order of magnitude and their units, not their last digit; the
     tolerance is relative so it works the same for 12 requests per second and 12 TB.
     """
+    expected = validate.number("expected", expected, fix="Pass the reference value.")
+    rel_tol = validate.number("rel_tol", rel_tol, low=0, fix="Pass e.g. rel_tol=0.1 for 10%.")
     try:
         answer = float(answer)
     except (TypeError, ValueError):
@@ -154,8 +179,11 @@ def within_tolerance(answer: float, expected: float, rel_tol: float = 0.1) -> bo
 
 def order_of_magnitude(value: float) -> int:
     """The power of ten of a positive number: 3 for 1,234; -2 for 0.05."""
-    if value <= 0:
-        raise TPMLabError(
-            "Orders of magnitude are defined for positive numbers only.", "Pass a positive number."
-        )
+    value = validate.number(
+        "value",
+        value,
+        low=0,
+        low_open=True,
+        fix="Orders of magnitude are defined for positive numbers only.",
+    )
     return math.floor(math.log10(value))

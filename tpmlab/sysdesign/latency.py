@@ -28,6 +28,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from tpmlab import validate
 from tpmlab.errors import TPMLabError
 
 #: Where the table comes from (cite this string in lessons).
@@ -70,8 +71,9 @@ def latency_table() -> pd.DataFrame:
 
 def latency(operation: str, unit: str = "ns") -> float:
     """Latency of one row of the pinned table, in ``unit`` (``ns``, ``us``, ``ms`` or ``s``)."""
-    if unit not in _UNITS_IN_NS:
-        raise TPMLabError(f"Unknown time unit {unit!r}.", "Use one of 'ns', 'us', 'ms', 's'.")
+    validate.choice("unit", unit, _UNITS_IN_NS)
+    if not isinstance(operation, str):
+        raise validate.InvalidArgument("operation", operation, "a row name (a string)", None)
     for name, ns, _ in LATENCY_NUMBERS:
         if name.lower() == operation.lower():
             return ns / _UNITS_IN_NS[unit]
@@ -81,25 +83,41 @@ def latency(operation: str, unit: str = "ns") -> float:
 
 def convert_time(value: float, from_unit: str, to_unit: str) -> float:
     """Convert a duration between ``ns``, ``us``, ``ms`` and ``s``."""
-    for u in (from_unit, to_unit):
-        if u not in _UNITS_IN_NS:
-            raise TPMLabError(f"Unknown time unit {u!r}.", "Use one of 'ns', 'us', 'ms', 's'.")
+    value = validate.number("value", value, fix="Pass a duration, e.g. 250.")
+    validate.choice("from_unit", from_unit, _UNITS_IN_NS)
+    validate.choice("to_unit", to_unit, _UNITS_IN_NS)
     return value * _UNITS_IN_NS[from_unit] / _UNITS_IN_NS[to_unit]
 
 
 def sequential_calls_ms(call_latencies_ms) -> float:
     """Latency of calls made one after another: the sum."""
-    return float(np.sum(call_latencies_ms))
+    return float(np.sum(_calls(call_latencies_ms)))
+
+
+def _calls(call_latencies_ms) -> np.ndarray:
+    return validate.numbers(
+        "call_latencies_ms",
+        call_latencies_ms,
+        low=0,
+        fix="Pass one latency (>= 0, in ms) per call, e.g. [120, 80, 45].",
+    )
 
 
 def parallel_calls_ms(call_latencies_ms) -> float:
     """Latency of calls made at the same time and all awaited: the slowest one."""
-    return float(np.max(call_latencies_ms))
+    return float(np.max(_calls(call_latencies_ms)))
 
 
 def _as_array(values) -> np.ndarray:
-    arr = np.asarray(values, dtype=float)
+    """The values without NaN (missing latencies are skipped); infinities are refused."""
+    try:
+        arr = np.asarray(values, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise validate.InvalidArgument(
+            "values", values, "a list of numbers", "Pass a column of latencies."
+        ) from None
     arr = arr[~np.isnan(arr)]
+    validate.numbers("values", arr, min_size=0, fix="Pass finite latencies (NaN is skipped).")
     if arr.size == 0:
         raise TPMLabError(
             "No values to take a percentile of.",
@@ -109,20 +127,20 @@ def _as_array(values) -> np.ndarray:
 
 
 def percentile(values, p: float) -> float:
-    """The p-th percentile (0-100) with numpy's default linear interpolation (R type 7)."""
-    if not 0 <= p <= 100:
-        raise TPMLabError(
-            f"Percentile {p} is outside 0-100.", "Pass 99 for p99, 50 for the median."
-        )
+    """The p-th percentile (0-100) with numpy's default linear interpolation (R type 7).
+
+    ``p`` strictly between 0 and 1 is refused as ambiguous: write 99 for p99, not 0.99.
+    """
+    p = validate.percentile_rank("p", p)
     return float(np.percentile(_as_array(values), p, method="linear"))
 
 
 def percentile_nearest_rank(values, p: float) -> float:
-    """The p-th percentile (0-100) by nearest rank: the ceil(p/100 x n)-th smallest value."""
-    if not 0 <= p <= 100:
-        raise TPMLabError(
-            f"Percentile {p} is outside 0-100.", "Pass 99 for p99, 50 for the median."
-        )
+    """The p-th percentile (0-100) by nearest rank: the ceil(p/100 x n)-th smallest value.
+
+    ``p`` strictly between 0 and 1 is refused as ambiguous: write 99 for p99, not 0.99.
+    """
+    p = validate.percentile_rank("p", p)
     arr = np.sort(_as_array(values))
     rank = max(1, math.ceil(p / 100 * arr.size))
     return float(arr[rank - 1])
@@ -130,11 +148,8 @@ def percentile_nearest_rank(values, p: float) -> float:
 
 def latency_summary(values, percentiles=(50, 95, 99), method: str = "linear") -> dict[str, float]:
     """Mean and the given percentiles of a latency sample, keyed ``mean``, ``p50``, ``p95``..."""
-    if method not in ("linear", "nearest_rank"):
-        raise TPMLabError(
-            f"Unknown percentile method {method!r}.",
-            "Use 'linear' (numpy default) or 'nearest_rank'.",
-        )
+    validate.choice("method", method, ("linear", "nearest_rank"), "Use 'linear' (numpy default).")
+    percentiles = [validate.percentile_rank("percentiles", p) for p in percentiles]
     fn = percentile if method == "linear" else percentile_nearest_rank
     arr = _as_array(values)
     out = {"count": float(arr.size), "mean": float(arr.mean())}

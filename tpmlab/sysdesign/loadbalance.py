@@ -25,9 +25,32 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
-from tpmlab.errors import TPMLabError
+from tpmlab import validate
 
 POLICIES = ("round_robin", "random", "least_connections", "power_of_two")
+
+
+def _n_servers(n_servers) -> int:
+    return validate.whole("n_servers", n_servers, low=1, fix="Pass e.g. n_servers=10.")
+
+
+def _mu(mu) -> float:
+    return validate.number(
+        "mu", mu, low=0, low_open=True, fix="Pass the service rate of one server, e.g. mu=1.0."
+    )
+
+
+def _utilisation(utilisation, zero: bool = True) -> float:
+    return validate.number(
+        "utilisation",
+        utilisation,
+        low=0,
+        high=1,
+        low_open=not zero,
+        high_open=True,
+        fix="Pass total arrival rate / total capacity, below 1 (e.g. 0.8): at 1 or more the "
+        "queues grow without limit.",
+    )
 
 
 def simulate_load_balancer(
@@ -46,16 +69,21 @@ def simulate_load_balancer(
     w / speed on that server. The same seed gives the same arrivals and work for every policy, so
     policies are compared on identical traffic.
     """
-    if policy not in POLICIES:
-        raise TPMLabError(f"Unknown policy {policy!r}.", f"Use one of {', '.join(POLICIES)}.")
-    if n_servers < 1 or not 0 < utilisation < 1:
-        raise TPMLabError(
-            "Need n_servers >= 1 and utilisation strictly between 0 and 1.",
-            "Pass e.g. n_servers=10, utilisation=0.8.",
-        )
-    sp = np.ones(n_servers) if speeds is None else np.asarray(speeds, dtype=float)
-    if sp.shape != (n_servers,) or np.any(sp <= 0):
-        raise TPMLabError("speeds must be positive, one per server.", "Pass e.g. [1, 1, 0.5].")
+    validate.choice("policy", policy, POLICIES)
+    n_servers = _n_servers(n_servers)
+    utilisation = _utilisation(utilisation, zero=False)
+    n_requests = validate.whole(
+        "n_requests", n_requests, low=1, fix="Pass the number of requests, e.g. 20_000."
+    )
+    mu = _mu(mu)
+    fix = "Pass one positive speed per server, e.g. [1, 1, 0.5]."
+    sp = (
+        np.ones(n_servers)
+        if speeds is None
+        else validate.numbers("speeds", speeds, low=0, low_open=True, fix=fix)
+    )
+    if sp.shape != (n_servers,):
+        raise validate.InvalidArgument("speeds", speeds, f"one speed per server ({n_servers})", fix)
     capacity = mu * sp.sum()
     lam = utilisation * capacity
     rng = np.random.default_rng(seed)
@@ -106,6 +134,15 @@ def compare_policies(
     warmup: int = 1_000,
 ) -> pd.DataFrame:
     """Mean, p50, p95 and p99 response time of every policy on the same seeded traffic."""
+    warmup = validate.whole(
+        "warmup", warmup, low=0, fix="Skip fewer requests than you simulate, e.g. warmup=1000."
+    )
+    n_requests = validate.whole(
+        "n_requests",
+        n_requests,
+        low=warmup + 1,
+        fix="Simulate more requests than the warm-up skips, e.g. n_requests=20_000.",
+    )
     rows = []
     for policy in POLICIES:
         r = simulate_load_balancer(policy, n_servers, utilisation, n_requests, seed, mu, speeds)[
@@ -118,6 +155,7 @@ def compare_policies(
 
 def random_mean_response(utilisation: float, mu: float = 1.0) -> float:
     """Mean response under random dispatch to identical servers: M/M/1, 1 / (mu (1 - rho))."""
+    utilisation, mu = _utilisation(utilisation), _mu(mu)
     return 1 / (mu * (1 - utilisation))
 
 
@@ -126,7 +164,9 @@ def round_robin_sigma(n_servers: int, utilisation: float) -> float:
 
     Written with mu = 1: each server sees Erlang-n gaps with phase rate n x rho.
     """
-    rho, n = utilisation, n_servers
+    n, rho = _n_servers(n_servers), _utilisation(utilisation)
+    if rho == 0:
+        return 0.0
 
     def f(sig: float) -> float:
         return (n * rho / (n * rho + 1 - sig)) ** n - sig
@@ -136,6 +176,7 @@ def round_robin_sigma(n_servers: int, utilisation: float) -> float:
 
 def round_robin_mean_response(n_servers: int, utilisation: float, mu: float = 1.0) -> float:
     """Mean response time under round robin to identical exponential servers: 1 / (mu (1 - sigma))."""
+    mu = _mu(mu)
     return 1 / (mu * (1 - round_robin_sigma(n_servers, utilisation)))
 
 
@@ -145,7 +186,10 @@ def supermarket_mean_response(utilisation: float, d: int = 2, mu: float = 1.0) -
     The share of servers with at least i requests is rho^((d^i - 1)/(d - 1)); summing gives the
     mean queue length per server and Little's law gives the time. d = 1 recovers M/M/1.
     """
-    rho = utilisation
+    rho, mu = _utilisation(utilisation), _mu(mu)
+    d = validate.whole("d", d, low=1, fix="Pass the number of servers sampled, e.g. d=2.")
+    if rho == 0:
+        return 1 / mu  # no queue: the service time alone
     total, i = 0.0, 1
     while True:
         expo = i if d == 1 else (d**i - 1) / (d - 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import text
 
+from tpmlab import validate
 from tpmlab.errors import TPMLabError
 
 COLUMNS = (
@@ -26,18 +27,47 @@ COLUMNS = (
 
 def _engine(engine):
     if engine is not None:
+        if not hasattr(engine, "connect"):
+            raise validate.InvalidArgument(
+                "engine",
+                engine,
+                "a SQLAlchemy engine (or None for Orbit's database)",
+                "Pass tpmlab.data.engine(), or leave engine out.",
+            )
         return engine
     from tpmlab.data import engine as default_engine
 
     return default_engine()
 
 
+def _timestamp(name: str, value):
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        ts = None
+    if ts is None or pd.isna(ts):
+        raise validate.InvalidArgument(
+            name, value, "a date-time such as '2025-06-03 14:00' (or None)", None
+        )
+    return ts
+
+
 def load_api_requests(engine=None, start=None, end=None, columns=COLUMNS) -> pd.DataFrame:
     """Rows of ``api_requests`` with ``start <= ts < end`` (either may be None), in time order."""
-    bad = set(columns) - set(COLUMNS)
-    if bad:
-        raise TPMLabError(
-            f"Unknown api_requests column(s): {sorted(bad)}.", f"Use some of: {', '.join(COLUMNS)}."
+    if isinstance(columns, str):
+        columns = (columns,)
+    for column in columns:
+        validate.choice("columns", column, COLUMNS, "Pick columns of api_requests.")
+    bounds = {name: _timestamp(name, value) for name, value in (("start", start), ("end", end))}
+    if (
+        bounds["start"] is not None
+        and bounds["end"] is not None
+        and bounds["end"] < bounds["start"]
+    ):
+        raise validate.InvalidArgument(
+            "end", end, f"a time at or after start = {start}", "Swap start and end."
         )
     where, params = [], {}
     if start is not None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tpmlab.errors import TPMLabError
+from tpmlab import validate
 
 SECONDS = {
     "minute": 60,
@@ -38,14 +38,18 @@ SECONDS = {
 }
 
 
-def _check_prob(values) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(values, dtype=float))
-    if arr.size == 0 or np.any((arr < 0) | (arr > 1)) or np.any(np.isnan(arr)):
-        raise TPMLabError(
-            "Availabilities must be fractions between 0 and 1.",
-            "Write 99.9% as 0.999, not 99.9.",
-        )
-    return arr
+def _check_prob(values, name: str = "availabilities") -> np.ndarray:
+    return validate.numbers(name, values, low=0, high=1, fix="Write 99.9% as 0.999, not 99.9.")
+
+
+def _availability(value, name: str = "availability") -> float:
+    return validate.fraction(name, value, fix="Write 99.9% as 0.999, not 99.9.")
+
+
+def _hours(name: str, value, *, positive: bool = True) -> float:
+    return validate.number(
+        name, value, low=0, low_open=positive, fix=f"Pass a duration in hours, e.g. {name}=1."
+    )
 
 
 # ---------------------------------------------------------------- availability
@@ -64,11 +68,13 @@ def parallel(*availabilities: float) -> float:
 def k_of_n(k: int, availabilities) -> float:
     """Probability that at least ``k`` of the independent components are up (exact)."""
     arr = _check_prob(availabilities)
-    if not 0 <= k <= arr.size:
-        raise TPMLabError(
-            f"k={k} must be between 0 and the number of components ({arr.size}).",
-            "E.g. k_of_n(2, [0.99, 0.99, 0.99]) for a 2-of-3 quorum.",
-        )
+    k = validate.whole(
+        "k",
+        k,
+        low=0,
+        high=arr.size,
+        fix="k counts components, at most len(availabilities): e.g. k_of_n(2, [0.99, 0.99, 0.99]).",
+    )
     dist = np.zeros(arr.size + 1)  # dist[j] = P(exactly j up)
     dist[0] = 1.0
     for a in arr:
@@ -79,25 +85,21 @@ def k_of_n(k: int, availabilities) -> float:
 
 def availability_from_mtbf(mtbf: float, mttr: float) -> float:
     """Steady-state availability = MTBF / (MTBF + MTTR) (same time unit for both)."""
-    if mtbf <= 0 or mttr < 0:
-        raise TPMLabError(
-            "MTBF must be positive and MTTR non-negative.",
-            "Pass both in the same unit, e.g. hours.",
-        )
+    mtbf = validate.number("mtbf", mtbf, low=0, low_open=True, fix="Pass it in hours, e.g. 720.")
+    mttr = validate.number("mttr", mttr, low=0, fix="Pass it in the same unit as mtbf, e.g. 2.")
     return mtbf / (mtbf + mttr)
 
 
 def downtime_seconds(availability: float, period: str = "year") -> float:
     """Allowed downtime in seconds per ``period`` (minute/hour/day/week/month=30d/year=365d)."""
-    _check_prob(availability)
-    if period not in SECONDS:
-        raise TPMLabError(f"Unknown period {period!r}.", f"Use one of {', '.join(SECONDS)}.")
+    availability = _availability(availability)
+    validate.choice("period", period, SECONDS)
     return (1 - availability) * SECONDS[period]
 
 
 def nines(availability: float) -> float:
     """Number of nines: -log10(1 - availability); 0.999 -> 3."""
-    _check_prob(availability)
+    availability = _availability(availability)
     if availability == 1:
         return math.inf
     return -math.log10(1 - availability)
@@ -106,7 +108,7 @@ def nines(availability: float) -> float:
 def nines_table(levels=(0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999)) -> pd.DataFrame:
     """Downtime allowed per day, 30-day month and year for each availability level."""
     rows = []
-    for a in levels:
+    for a in _check_prob(levels, "levels").tolist():
         rows.append(
             {
                 "availability": a,
@@ -127,31 +129,64 @@ def is_good_request(status, latency_ms=None, latency_threshold_ms: float | None 
     4xx responses are the client's mistake and count as good for the service (a common choice;
     some teams exclude them from the SLI instead). Works on scalars, arrays or pandas Series.
     """
-    status = np.asarray(status)
-    good = status < 500
+    scalar = np.ndim(status) == 0
+    codes = validate.numbers(
+        "status", status, low=100, high=599, min_size=0, fix="Pass HTTP status codes, e.g. 200."
+    )
+    good = codes < 500
     if latency_threshold_ms is not None:
+        validate.number(
+            "latency_threshold_ms",
+            latency_threshold_ms,
+            low=0,
+            fix="Pass the SLO's latency threshold in milliseconds, e.g. 300.",
+        )
         if latency_ms is None:
-            raise TPMLabError("A latency threshold needs latencies.", "Pass latency_ms as well.")
-        good = good & (np.asarray(latency_ms, dtype=float) <= latency_threshold_ms)
-    return good
+            raise validate.InvalidArgument(
+                "latency_ms", None, "latencies, one per status", "Pass latency_ms as well."
+            )
+        lat = np.asarray(latency_ms, dtype=float).reshape(-1)
+        if lat.shape != codes.shape:
+            raise validate.InvalidArgument(
+                "latency_ms", latency_ms, f"one latency per status ({codes.size})", "Pass both."
+            )
+        good = good & (lat <= latency_threshold_ms)  # a missing (NaN) latency is not good
+    return bool(good[0]) if scalar else good
 
 
 def sli(good: float, total: float) -> float:
     """SLI = good / total events."""
-    if total <= 0:
-        raise TPMLabError("No events in the window.", "Check your filter: total must be > 0.")
+    good, total = _good_total(good, total)
     return good / total
+
+
+def _good_total(good, total) -> tuple[float, float]:
+    total = validate.number(
+        "total", total, low=0, low_open=True, fix="Check your filter: total must be > 0 events."
+    )
+    good = validate.number(
+        "good",
+        good,
+        low=0,
+        high=total,
+        fix="Good events are a subset of all events: pass (good, total) in that order.",
+    )
+    return good, total
 
 
 def error_budget_requests(slo: float, total_requests: float) -> float:
     """Requests allowed to fail in the period: (1 - SLO) x total requests."""
     _check_slo(slo)
+    total_requests = validate.number(
+        "total_requests", total_requests, low=0, fix="Pass the requests in the SLO period."
+    )
     return (1 - slo) * total_requests
 
 
 def error_budget_remaining(slo: float, good: float, total: float) -> float:
     """Fraction of the error budget left: 1 - bad / allowed bad (negative when overspent)."""
     _check_slo(slo)
+    good, total = _good_total(good, total)
     allowed = (1 - slo) * total
     return 1 - (total - good) / allowed
 
@@ -159,16 +194,17 @@ def error_budget_remaining(slo: float, good: float, total: float) -> float:
 def burn_rate(error_rate: float, slo: float) -> float:
     """Burn rate = error rate / (1 - SLO); 1 means the budget lasts exactly the SLO period."""
     _check_slo(slo)
-    if not 0 <= error_rate <= 1:
-        raise TPMLabError(
-            f"Error rate {error_rate} is not a fraction between 0 and 1.",
-            "Divide bad requests by total requests (0.002, not 0.2%).",
-        )
+    error_rate = validate.fraction(
+        "error_rate", error_rate, fix="Divide bad requests by total requests (0.002, not 0.2%)."
+    )
     return error_rate / (1 - slo)
 
 
 def budget_consumed(burn: float, window_hours: float, period_hours: float = 30 * 24) -> float:
     """Share of the period's budget spent by burning at ``burn`` for ``window_hours``."""
+    burn = _burn(burn)
+    window_hours = _hours("window_hours", window_hours, positive=False)
+    period_hours = _hours("period_hours", period_hours)
     return burn * window_hours / period_hours
 
 
@@ -179,23 +215,46 @@ def burn_rate_threshold(
 
     E.g. 2% in 1 hour of a 30-day period gives 0.02 x 720 / 1 = 14.4.
     """
+    budget_fraction = validate.fraction(
+        "budget_fraction",
+        budget_fraction,
+        low_open=True,
+        fix="Pass e.g. 0.02 for 2% of the budget.",
+    )
+    window_hours = _hours("window_hours", window_hours)
+    period_hours = _hours("period_hours", period_hours)
     return budget_fraction * period_hours / window_hours
 
 
 def hours_to_exhaustion(
     burn: float, period_hours: float = 30 * 24, budget_left: float = 1.0
 ) -> float:
-    """Hours until the (remaining) budget is gone at a constant burn rate."""
-    if burn <= 0:
+    """Hours until the (remaining) budget is gone at a constant burn rate (inf if burn is 0).
+
+    ``budget_left`` is the fraction of the budget still unspent, in [0, 1]; an overspent budget
+    (negative remaining) is already exhausted.
+    """
+    burn = _burn(burn)
+    period_hours = _hours("period_hours", period_hours)
+    budget_left = validate.fraction(
+        "budget_left",
+        budget_left,
+        fix="Pass the unspent share of the budget, e.g. 0.6; a negative remainder means the "
+        "budget is already spent (0 hours left).",
+    )
+    if burn == 0:
         return math.inf
     return budget_left * period_hours / burn
 
 
-def _check_slo(slo: float) -> None:
-    if not 0 < slo < 1:
-        raise TPMLabError(
-            f"SLO {slo} must be a fraction strictly between 0 and 1.", "Write 99.9% as 0.999."
-        )
+def _burn(burn) -> float:
+    return validate.number(
+        "burn", burn, low=0, fix="A burn rate is >= 0: error rate / (1 - SLO), e.g. 14.4."
+    )
+
+
+def _check_slo(slo: float) -> float:
+    return validate.fraction("slo", slo, low_open=True, high_open=True, fix="Write 99.9% as 0.999.")
 
 
 # ---------------------------------------------------------------- burn-rate alerts
@@ -226,13 +285,53 @@ def per_minute_counts(ts, bad, freq: str = "1min", start=None, end=None) -> pd.D
     ``ts`` are request timestamps, ``bad`` booleans (True = bad request). The index is the bucket
     start; pass ``start``/``end`` to cover a fixed range.
     """
-    df = pd.DataFrame({"ts": pd.to_datetime(np.asarray(ts)), "bad": np.asarray(bad, dtype=int)})
-    g = df.groupby(df["ts"].dt.floor(freq))["bad"].agg(["size", "sum"])
+    step = _window("freq", freq)
+    ts = pd.to_datetime(np.asarray(ts).reshape(-1))
+    flags = np.asarray(bad).reshape(-1)
+    if flags.shape != ts.shape or not np.isin(flags, [0, 1]).all():
+        raise validate.InvalidArgument(
+            "bad", bad, f"one True/False flag per timestamp ({ts.size})", "Pass equally long lists."
+        )
+    if ts.size == 0 and (start is None or end is None):
+        raise validate.InvalidArgument(
+            "ts", ts, "at least one timestamp (or both start and end)", "Pass the requests' times."
+        )
+    if start is not None and end is not None and pd.Timestamp(start) > pd.Timestamp(end):
+        raise validate.InvalidArgument("end", end, f"at or after start = {start}", "Swap them.")
+    df = pd.DataFrame({"ts": ts, "bad": flags.astype(int)})
+    g = df.groupby(df["ts"].dt.floor(step))["bad"].agg(["size", "sum"])
     g.columns = ["total", "bad"]
     lo = pd.Timestamp(start).floor(freq) if start is not None else g.index.min()
     hi = pd.Timestamp(end).floor(freq) if end is not None else g.index.max()
     idx = pd.date_range(lo, hi, freq=freq)
     return g.reindex(idx, fill_value=0).rename_axis("bucket_start")
+
+
+def _window(name: str, value) -> pd.Timedelta:
+    try:
+        step = pd.Timedelta(value)
+    except (TypeError, ValueError):
+        step = None
+    if step is None or pd.isna(step) or step <= pd.Timedelta(0):
+        raise validate.InvalidArgument(
+            name, value, "a positive duration such as '1min', '5min', '1h' or '3D'", None
+        )
+    return step
+
+
+def _check_counts(counts) -> None:
+    if (
+        not isinstance(counts, pd.DataFrame)
+        or not {"total", "bad"} <= set(counts.columns)
+        or not isinstance(counts.index, pd.DatetimeIndex)
+        or counts.empty
+    ):
+        raise validate.InvalidArgument(
+            "counts",
+            type(counts).__name__,
+            "a non-empty DataFrame with `total` and `bad` columns and a time index",
+            "Pass what per_minute_counts(ts, bad) returns.",
+        )
 
 
 def rolling_burn_rates(counts: pd.DataFrame, slo: float, windows) -> pd.DataFrame:
@@ -242,7 +341,12 @@ def rolling_burn_rates(counts: pd.DataFrame, slo: float, windows) -> pd.DataFram
     ``"1h"``), indexed by evaluation time (bucket end). A window with no traffic gives NaN.
     """
     _check_slo(slo)
+    _check_counts(counts)
     step = counts.index[1] - counts.index[0] if len(counts) > 1 else pd.Timedelta("1min")
+    if isinstance(windows, str):
+        windows = [windows]
+    for w in windows:
+        _window("windows", w)
     out = {}
     for w in windows:
         tot = counts["total"].rolling(pd.Timedelta(w)).sum()
@@ -260,6 +364,14 @@ def multiwindow_alerts(counts: pd.DataFrame, slo: float, rules=SRE_WORKBOOK_RULE
     Returns the burn rate in every window used, one boolean column per rule (named like
     ``page_1h_5min``) and ``page`` / ``ticket`` columns (any rule of that severity fires).
     """
+    rules = tuple(rules) if not isinstance(rules, BurnRateRule) else (rules,)
+    if not rules or not all(isinstance(r, BurnRateRule) for r in rules):
+        raise validate.InvalidArgument(
+            "rules", rules, "a non-empty list of BurnRateRule", "Use SRE_WORKBOOK_RULES."
+        )
+    for r in rules:
+        _window("rules (long_window)", r.long_window)
+        _window("rules (short_window)", r.short_window)
     windows = sorted({w for r in rules for w in (r.long_window, r.short_window)}, key=pd.Timedelta)
     rates = rolling_burn_rates(counts, slo, windows)
     out = rates.add_prefix("burn_")
@@ -275,5 +387,10 @@ def multiwindow_alerts(counts: pd.DataFrame, slo: float, rules=SRE_WORKBOOK_RULE
 
 def first_firing(alerts: pd.DataFrame, column: str = "page"):
     """Evaluation time an alert column first fires (``None`` if it never does)."""
+    if not isinstance(alerts, pd.DataFrame):
+        raise validate.InvalidArgument(
+            "alerts", alerts, "a DataFrame", "Pass what multiwindow_alerts(...) returns."
+        )
+    validate.choice("column", column, list(alerts.columns), "Use 'page' or 'ticket'.")
     fired = alerts.index[alerts[column].to_numpy(dtype=bool)]
     return fired[0] if len(fired) else None
