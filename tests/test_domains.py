@@ -34,13 +34,16 @@ from tpmlab.abtest import analysis, bootstrap, cuped, design, multiple, peeking,
 from tpmlab.errors import TPMLabError
 from tpmlab.sysdesign import (
     cache,
+    cloudcost,
     datascale,
     estimates,
+    kvstore,
     latency,
     loadbalance,
     orbitlog,
     queueing,
     reliability,
+    stores,
 )
 from tpmlab.validate import InvalidArgument
 
@@ -76,7 +79,23 @@ D, A = design, analysis
 Q, R, C = queueing, reliability, cache
 E, L, LB, DS = estimates, latency, loadbalance, datascale
 
+_USAGE = cloudcost.orbit_usage(1_000)
+
 ROWS = [
+    # ------------------------------------------------------------- sysdesign stores and cost
+    row(cloudcost.orbit_usage, 0, _arg="mau"),
+    row(cloudcost.orbit_usage, NAN, _arg="mau"),
+    row(cloudcost.monthly_bill, {"app_instances": 2}, _arg="usage"),
+    row(cloudcost.serverless_compute_usd, -1, 100, 0.5, _arg="requests"),
+    row(cloudcost.serverless_compute_usd, 1e6, INF, 0.5, _arg="ms_per_request"),
+    row(cloudcost.serverless_compute_usd, 1e6, 100, 0, _arg="memory_gb"),
+    row(kvstore.start_kv, 0, _arg="startup_timeout"),
+    row(stores.median_seconds, lambda: None, 0, _arg="repeat"),
+    row(stores.median_seconds, lambda: None, 3, -1, _arg="warmup"),
+    row(stores.session_tokens, 0, _arg="n"),
+    row(stores.load_sessions_kv, None, stores.session_tokens(2), 0, _arg="ttl_seconds"),
+    row(stores.dashboard_copies, None, "last tuesday", _arg="since"),
+    row(stores.task_documents, None, "not a date", _arg="since"),
     # ------------------------------------------------------------- abtest.design
     row(D.treatment_rate, 12, 0.01, _arg="baseline"),
     row(D.treatment_rate, 0.2, 0.9, _arg="mde"),
@@ -372,6 +391,9 @@ ROWS = [
 #: no argument at all; each says why it has no row. The test below checks the reason is true for
 #: the no-argument ones.
 NO_DOMAIN = {
+    "tpmlab.sysdesign.kvstore.KVServer.__init__": "internal: built by start_kv, which checks",
+    "tpmlab.sysdesign.stores.duckdb_copy": "table and column names go to SQL as they are",
+    "tpmlab.sysdesign.stores.load_sessions_sql": "any table of tokens and user ids",
     "tpmlab.sysdesign.datascale.stable_hash": "hashes str(key): any value is a key",
     "tpmlab.sysdesign.datascale.shard_load": "counts any labels (an empty list gives an empty table)",
     "tpmlab.sysdesign.datascale.ConsistentHashRing.add": "any value names a shard",

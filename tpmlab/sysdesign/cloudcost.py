@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from tpmlab import validate as check
+
 #: The billing month of AWS's hourly prices (24 x 365 / 12).
 HOURS_PER_MONTH = 730
 
@@ -127,13 +129,9 @@ class Usage:
 
     def __post_init__(self):
         for name in ("app_instances", "db_instances"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+            check.whole(name, getattr(self, name), low=0)
         for name in ("db_storage_gb", "object_storage_gb", "api_requests", "egress_gb"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+            check.number(name, getattr(self, name), low=0)
 
 
 def orbit_usage(mau: float, assumptions: dict | None = None) -> Usage:
@@ -142,8 +140,7 @@ def orbit_usage(mau: float, assumptions: dict | None = None) -> Usage:
     App servers are sized for the peak (at least ``min_app_instances``); the database is a fixed
     pair; storage, requests and egress grow in proportion to users.
     """
-    if not isinstance(mau, int | float) or not math.isfinite(mau) or mau <= 0:
-        raise ValueError(f"mau (monthly active users) must be a positive number, got {mau!r}")
+    mau = check.number("mau", mau, low=0, low_open=True, fix="Pass the monthly active users.")
     a = {**ORBIT_ASSUMPTIONS, **(assumptions or {})}
     requests = mau * a["api_requests_per_mau"]
     peak_rps = requests / (HOURS_PER_MONTH * 3600) * a["peak_to_average"]
@@ -166,7 +163,9 @@ def monthly_bill(usage: Usage, committed: bool = False, prices: dict | None = No
     charged after the free :data:`FREE_EGRESS_GB`.
     """
     if not isinstance(usage, Usage):
-        raise TypeError(f"usage must be a Usage (see orbit_usage), got {type(usage).__name__}")
+        raise check.InvalidArgument(
+            "usage", usage, "a Usage", "Build one with orbit_usage(mau) or Usage(...)."
+        )
     p = prices or PRICES
     hour_factor = 1 - COMMITMENT_DISCOUNT if committed else 1.0
     lines = [
@@ -195,11 +194,9 @@ def serverless_compute_usd(requests: float, ms_per_request: float, memory_gb: fl
 
     The free tier is left out (it is per account, small, and hides the slope).
     """
-    for name, value in (("requests", requests), ("ms_per_request", ms_per_request)):
-        if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    if not isinstance(memory_gb, int | float) or not math.isfinite(memory_gb) or memory_gb <= 0:
-        raise ValueError(f"memory_gb must be a positive number of GB, got {memory_gb!r}")
+    requests = check.number("requests", requests, low=0)
+    ms_per_request = check.number("ms_per_request", ms_per_request, low=0)
+    memory_gb = check.number("memory_gb", memory_gb, low=0, low_open=True)
     gb_seconds = requests * ms_per_request / 1000 * memory_gb
     return (
         requests / 1e6 * PRICES["function_requests_million"].usd

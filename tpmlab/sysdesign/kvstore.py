@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tpmlab import validate as check
 from tpmlab.errors import TPMLabError
 
 #: Server programs tried in order: Valkey (the Linux Foundation's fork) first, then Redis.
@@ -139,6 +140,5 @@ class KVServer:
 
 def start_kv(startup_timeout: float = 10.0) -> KVServer:
     """Start an in-memory Valkey or Redis server on a free loopback port and return it."""
-    if not startup_timeout > 0:
-        raise ValueError(f"startup_timeout must be positive seconds, got {startup_timeout!r}")
+    startup_timeout = check.number("startup_timeout", startup_timeout, low=0, low_open=True)
     return KVServer(server_program(), _free_port(), startup_timeout)

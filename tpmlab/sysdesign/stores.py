@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from tpmlab import validate as check
+
 #: The analytics dashboard's query: events and active users per day and platform.
 DASHBOARD_SQL = (
     "SELECT event_date, platform, COUNT(*) AS events, COUNT(DISTINCT user_id) AS users "
@@ -34,10 +36,8 @@ DASHBOARD_SQL = (
 
 def median_seconds(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:
     """Median wall-clock seconds of ``repeat`` calls of ``fn`` after ``warmup`` untimed calls."""
-    if not isinstance(repeat, int) or repeat < 1:
-        raise ValueError(f"repeat must be a whole number of runs >= 1, got {repeat!r}")
-    if not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup must be a whole number of runs >= 0, got {warmup!r}")
+    repeat = check.whole("repeat", repeat, low=1, fix="Time at least one run (repeat=3 or more).")
+    warmup = check.whole("warmup", warmup, low=0)
     for _ in range(warmup):
         fn()
     times = []
@@ -66,6 +66,13 @@ def duckdb_copy(eng, tables: Sequence[str] = ("events",), columns: dict | None =
     return con
 
 
+def _date(name: str, value) -> str:
+    try:
+        return pd.Timestamp(value).strftime("%Y-%m-%d")
+    except (ValueError, TypeError):
+        raise check.InvalidArgument(name, value, "a date such as '2025-06-16'") from None
+
+
 def dashboard_copies(eng, since: str = "2025-06-16"):
     """The same rows of ``events`` (from ``since`` on) in a row store and a column store.
 
@@ -75,6 +82,7 @@ def dashboard_copies(eng, since: str = "2025-06-16"):
     """
     import duckdb
 
+    since = _date("since", since)
     frame = pd.read_sql(
         "SELECT event_date, platform, user_id, event_name FROM events WHERE event_date >= :since",
         eng,
@@ -92,16 +100,16 @@ def dashboard_copies(eng, since: str = "2025-06-16"):
 
 def session_tokens(n: int, seed: int = 7) -> pd.DataFrame:
     """``n`` made-up session tokens (hex strings) with a user id each, reproducible from ``seed``."""
-    if not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a whole number of sessions >= 1, got {n!r}")
+    n = check.whole("n", n, low=1)
     rng = np.random.default_rng(seed)
-    users = rng.integers(1, 20_000, int(n))
-    tokens = [hashlib.sha256(f"{seed}:{i}".encode()).hexdigest()[:32] for i in range(int(n))]
+    users = rng.integers(1, 20_000, n)
+    tokens = [hashlib.sha256(f"{seed}:{i}".encode()).hexdigest()[:32] for i in range(n)]
     return pd.DataFrame({"token": tokens, "user_id": users})
 
 
 def load_sessions_kv(client, sessions: pd.DataFrame, ttl_seconds: int = 3600) -> None:
     """Store each token as ``session:<token> -> user_id`` with a time to live, in one pipeline."""
+    ttl_seconds = check.whole("ttl_seconds", ttl_seconds, low=1)
     pipe = client.pipeline(transaction=False)
     for token, user in zip(sessions["token"], sessions["user_id"], strict=True):
         pipe.set(f"session:{token}", int(user), ex=ttl_seconds)
@@ -129,6 +137,7 @@ def task_documents(eng, since: str | None = None) -> sqlite3.Connection:
     of one task is one lookup and a question across tasks (``json_extract`` on every document)
     reads them all.
     """
+    since = _date("since", since) if since is not None else None
     tasks = pd.read_sql(
         "SELECT t.task_id, t.title, t.status, t.priority, t.created_at, "
         "p.project_id, p.name AS project_name, p.workspace_id "
