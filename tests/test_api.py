@@ -6,6 +6,7 @@ recomputed with SQL; test_api_server.py checks start-up and shutdown on the real
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import hmac
 import json
@@ -311,7 +312,7 @@ def test_unknown_reference_and_unknown_path(api):
 
 # -- rate limiting ----------------------------------------------------------------------------
 def test_rate_limit_429_with_retry_after_then_recovers(fresh):
-    server = fresh(rate_limit=3, rate_window_s=1.0)
+    server = fresh(rate_limit=3, rate_window_s=1.0, retry_after_format="seconds")
     url = f"{server.url}/v1/users/1"
     statuses = [requests.get(url, headers=READ).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
@@ -331,6 +332,41 @@ def test_retry_after_counts_down_the_window(fresh):
     time.sleep(1.2)
     r = requests.get(url, headers=READ)
     assert r.status_code == 429 and r.headers["Retry-After"] == "4"
+
+
+def _retry_after_delay(value: str, now: float) -> float:
+    """Seconds to wait for either form of Retry-After (RFC 9110 section 10.2.3)."""
+    if value.isdigit():
+        return float(value)
+    return email.utils.parsedate_to_datetime(value).timestamp() - now
+
+
+def test_retry_after_alternates_seconds_and_http_date_by_default(fresh):
+    server = fresh(rate_limit=1, rate_window_s=3.0)
+    url = f"{server.url}/v1/users/1"
+    assert requests.get(url, headers=READ).status_code == 200
+    values = []
+    for _ in range(3):
+        r = requests.get(url, headers=READ)
+        assert r.status_code == 429
+        values.append((r.headers["Retry-After"], time.time(), r.json()["retry_after"]))
+    assert [v.isdigit() for v, _, _ in values] == [True, False, True]
+    date, at, seconds = values[1]
+    assert date.endswith(" GMT") and email.utils.parsedate_to_datetime(date).tzinfo is not None
+    # The date is the same instant as the seconds form, rounded up to the whole second.
+    assert seconds <= _retry_after_delay(date, at) <= seconds + 1.05
+    assert int(values[0][0]) == values[0][2]
+
+
+def test_retry_after_http_date_on_injected_503_and_format_is_checked(fresh):
+    server = fresh(error_statuses=(503,), error_rate=1.0, retry_after_s=2)
+    server.configure(retry_after_format="http-date")
+    for _ in range(2):
+        r = requests.get(f"{server.url}/v1/users/1", headers=READ)
+        assert r.status_code == 503
+        assert 2 <= _retry_after_delay(r.headers["Retry-After"], time.time()) <= 3.05
+    with pytest.raises(ConfigError, match="retry_after_format"):
+        ApiConfig(retry_after_format="minutes")
 
 
 def test_rate_limit_reconfigured_at_run_time(fresh):

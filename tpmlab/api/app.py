@@ -36,7 +36,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from tpmlab.api import problems
 from tpmlab.api.config import ApiConfig
-from tpmlab.api.gateway import FaultInjector, Gateway, RateLimiter, RequestLog
+from tpmlab.api.gateway import FaultInjector, Gateway, RateLimiter, RequestLog, RetryAfter
 from tpmlab.api.problems import ProblemError, error_responses
 from tpmlab.api.store import Store, now_text
 from tpmlab.api.webhooks import (
@@ -177,6 +177,7 @@ class ApiState:
         self.store = store
         self.log = RequestLog()
         self.limiter = RateLimiter()
+        self.retry_after = RetryAfter()
         self.faults = FaultInjector(config.fault_seed)
         self.idempotency: dict[tuple[str, str], dict[str, Any]] = {}
         self.webhooks: dict[str, Webhook] = {}
