@@ -21,7 +21,7 @@ from tpmlab.api import READ_TOKEN, WRITE_TOKEN, start_server
 from tpmlab.api.config import ApiConfig, ConfigError
 from tpmlab.api.problems import MEDIA_TYPE
 from tpmlab.api.sample import build_sample_db
-from tpmlab.api.webhooks import Receiver, sign
+from tpmlab.api.webhooks import Receiver, SeenEvents, sign
 
 READ = {"Authorization": f"Bearer {READ_TOKEN}"}
 WRITE = {"Authorization": f"Bearer {WRITE_TOKEN}"}
@@ -544,6 +544,45 @@ def test_webhooks_are_delivered_and_signed(fresh):
         assert hook.headers["Orbit-Event-Id"] == hook.json()["id"]
     deliveries = server.webhook_deliveries()
     assert [d.status for d in deliveries] == [200, 200]
+
+
+def test_replay_with_a_changed_event_id_header_is_refused_by_body_id_dedup(fresh):
+    server = fresh(webhook_secret="whsec_test")
+    with Receiver() as receiver:
+        requests.post(
+            f"{server.url}/v1/webhooks",
+            headers=WRITE,
+            json={"url": receiver.url, "events": ["task.created"]},
+        )
+        _post(server, {"project_id": 2, "title": "Replay me"})
+        genuine = receiver.wait_for(1)[0]
+    # The attacker resends the captured delivery within the tolerance window with a new header.
+    replay_headers = {**genuine.headers, "Orbit-Event-Id": "evt_999999"}
+    for headers in (genuine.headers, replay_headers):  # both still verify: the header is unsigned
+        assert _verify(genuine.body, headers["Orbit-Signature"], "whsec_test")
+
+    seen_headers: set[str] = set()  # the old advice: remember Orbit-Event-Id values
+
+    def header_dedup(headers) -> bool:
+        new = headers["Orbit-Event-Id"] not in seen_headers
+        seen_headers.add(headers["Orbit-Event-Id"])
+        return new
+
+    assert [header_dedup(genuine.headers), header_dedup(replay_headers)] == [True, True]
+    seen = SeenEvents(window_s=300)
+    assert [seen.first_time(genuine.body), seen.first_time(genuine.body)] == [True, False]
+    assert SeenEvents.event_id(genuine.body) == genuine.json()["id"]
+
+
+def test_seen_events_forgets_after_its_window_and_rejects_bad_input():
+    body = b'{"id":"evt_000001","type":"ping","data":{}}'
+    seen = SeenEvents(window_s=300)
+    assert seen.first_time(body, now=1000.0) and not seen.first_time(body, now=1299.0)
+    assert seen.first_time(body, now=1600.0)  # older than the window: a timestamp check refuses
+    with pytest.raises(ValueError, match="deduplicate only"):
+        seen.first_time(b"not json")
+    with pytest.raises(ValueError, match="window_s"):
+        SeenEvents(window_s=0)
 
 
 def test_webhook_ping_and_secret_rotation(fresh):
