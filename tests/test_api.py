@@ -731,3 +731,43 @@ def test_requests_are_served_concurrently_without_errors(api):
     for t in threads:
         t.join()
     assert results == [200] * 50
+
+
+# -- preconditions, caching, deprecation ------------------------------------------------------
+def test_428_when_if_match_is_required_and_missing(fresh):
+    server = fresh(require_if_match=True)
+    url = f"{server.url}/v1/tasks/7"
+    for method in ("patch", "delete"):
+        r = requests.request(method, url, headers=WRITE, json={"priority": "high"})
+        assert_problem(r, 428, "precondition-required")
+        assert "If-Match" in r.json()["detail"]
+    etag = requests.get(url, headers=READ).headers["ETag"]
+    r = requests.patch(url, headers={**WRITE, "If-Match": etag}, json={"priority": "high"})
+    assert r.status_code == 200
+    spec = requests.get(f"{server.url}/openapi.json").json()
+    assert "428" in spec["paths"]["/v1/tasks/{task_id}"]["patch"]["responses"]
+    server.configure(require_if_match=False)  # the default: an unconditional PATCH is allowed
+    assert requests.patch(url, headers=WRITE, json={"priority": "low"}).status_code == 200
+
+
+def test_single_resources_must_be_revalidated_before_reuse(api):
+    r = requests.get(f"{api.url}/v1/tasks/3", headers=READ)
+    assert r.headers["Cache-Control"] == "private, no-cache"
+    again = requests.get(
+        f"{api.url}/v1/tasks/3", headers={**READ, "If-None-Match": r.headers["ETag"]}
+    )
+    assert again.status_code == 304 and again.headers["Cache-Control"] == "private, no-cache"
+
+
+def test_deprecated_operation_announces_deprecation_and_sunset(api):
+    r = requests.get(f"{api.url}/v1/projects/1/tasks", headers=READ, params={"limit": 1})
+    assert r.status_code == 200
+    assert r.headers["Deprecation"] == "@1756684800"  # RFC 9745 structured Date
+    sunset = email.utils.parsedate_to_datetime(r.headers["Sunset"])  # RFC 8594 HTTP-date
+    assert sunset.isoformat() == "2027-03-01T00:00:00+00:00"
+    assert sunset.timestamp() > 1756684800
+    links = r.headers["Link"]
+    assert 'rel="next"' in links and 'rel="deprecation"' in links and 'rel="sunset"' in links
+    assert "Deprecation" not in requests.get(f"{api.url}/v1/tasks", headers=READ).headers
+    spec = requests.get(f"{api.url}/openapi.json").json()
+    assert spec["paths"]["/v1/projects/{project_id}/tasks"]["get"]["deprecated"] is True

@@ -55,6 +55,8 @@ class ApiConfig:
             client that only parses seconds fails on the second one, reproducibly).
         webhook_secret: secret(s) used to sign webhooks; several while rotating.
         require_idempotency_key: reject POST /v1/tasks without an Idempotency-Key.
+        require_if_match: answer 428 Precondition Required (RFC 6585 section 3) to a PATCH or
+            DELETE of a task without ``If-Match``, so no client can overwrite a change unseen.
         idempotency_ttl_s: how long a key is remembered.
         api_user_id: the user id recorded as ``created_by`` for tasks made through the API.
     """
@@ -75,6 +77,7 @@ class ApiConfig:
     retry_after_format: str = "alternate"
     webhook_secret: str | tuple[str, ...] = DEFAULT_WEBHOOK_SECRET
     require_idempotency_key: bool = False
+    require_if_match: bool = False
     idempotency_ttl_s: float = 24 * 3600
     api_user_id: int = 1
 

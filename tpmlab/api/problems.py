@@ -37,6 +37,7 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "method-not-allowed": (405, "Method not allowed"),
     "idempotency-key-in-use": (409, "A request with this Idempotency-Key is still in progress"),
     "precondition-failed": (412, "The resource has changed since you read it"),
+    "precondition-required": (428, "This request must be conditional (send If-Match)"),
     "validation-error": (422, "Your request is not valid"),
     "idempotency-key-reused": (
         422,
@@ -208,6 +209,7 @@ DESCRIPTIONS = {
     404: "Not found",
     409: "A request with the same Idempotency-Key is in progress",
     412: "If-Match did not match the current ETag",
+    428: "If-Match is required (when the server is configured to require it)",
     422: "Validation error",
     429: "Rate limit exceeded; wait Retry-After seconds",
     500: "Server error (may be injected by the fault switch)",
