@@ -211,7 +211,8 @@ DESCRIPTIONS = {
     412: "If-Match did not match the current ETag",
     428: "If-Match is required (when the server is configured to require it)",
     422: "Validation error",
-    429: "Rate limit exceeded; wait Retry-After seconds",
+    429: "Rate limit exceeded. Sent by the gateway before the request is processed, so nothing "
+    "was done and any method may be retried after Retry-After (seconds or an HTTP-date)",
     500: "Server error (may be injected by the fault switch)",
-    503: "Temporarily unavailable; retry after Retry-After seconds",
+    503: "Temporarily unavailable; retry after Retry-After (seconds or an HTTP-date)",
 }
