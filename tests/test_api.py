@@ -6,6 +6,7 @@ recomputed with SQL; test_api_server.py checks start-up and shutdown on the real
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import hmac
 import json
@@ -20,7 +21,7 @@ from tpmlab.api import READ_TOKEN, WRITE_TOKEN, start_server
 from tpmlab.api.config import ApiConfig, ConfigError
 from tpmlab.api.problems import MEDIA_TYPE
 from tpmlab.api.sample import build_sample_db
-from tpmlab.api.webhooks import Receiver, sign
+from tpmlab.api.webhooks import Receiver, SeenEvents, sign
 
 READ = {"Authorization": f"Bearer {READ_TOKEN}"}
 WRITE = {"Authorization": f"Bearer {WRITE_TOKEN}"}
@@ -311,7 +312,7 @@ def test_unknown_reference_and_unknown_path(api):
 
 # -- rate limiting ----------------------------------------------------------------------------
 def test_rate_limit_429_with_retry_after_then_recovers(fresh):
-    server = fresh(rate_limit=3, rate_window_s=1.0)
+    server = fresh(rate_limit=3, rate_window_s=1.0, retry_after_format="seconds")
     url = f"{server.url}/v1/users/1"
     statuses = [requests.get(url, headers=READ).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
@@ -331,6 +332,41 @@ def test_retry_after_counts_down_the_window(fresh):
     time.sleep(1.2)
     r = requests.get(url, headers=READ)
     assert r.status_code == 429 and r.headers["Retry-After"] == "4"
+
+
+def _retry_after_delay(value: str, now: float) -> float:
+    """Seconds to wait for either form of Retry-After (RFC 9110 section 10.2.3)."""
+    if value.isdigit():
+        return float(value)
+    return email.utils.parsedate_to_datetime(value).timestamp() - now
+
+
+def test_retry_after_alternates_seconds_and_http_date_by_default(fresh):
+    server = fresh(rate_limit=1, rate_window_s=3.0)
+    url = f"{server.url}/v1/users/1"
+    assert requests.get(url, headers=READ).status_code == 200
+    values = []
+    for _ in range(3):
+        r = requests.get(url, headers=READ)
+        assert r.status_code == 429
+        values.append((r.headers["Retry-After"], time.time(), r.json()["retry_after"]))
+    assert [v.isdigit() for v, _, _ in values] == [True, False, True]
+    date, at, seconds = values[1]
+    assert date.endswith(" GMT") and email.utils.parsedate_to_datetime(date).tzinfo is not None
+    # The date is the same instant as the seconds form, rounded up to the whole second.
+    assert seconds <= _retry_after_delay(date, at) <= seconds + 1.05
+    assert int(values[0][0]) == values[0][2]
+
+
+def test_retry_after_http_date_on_injected_503_and_format_is_checked(fresh):
+    server = fresh(error_statuses=(503,), error_rate=1.0, retry_after_s=2)
+    server.configure(retry_after_format="http-date")
+    for _ in range(2):
+        r = requests.get(f"{server.url}/v1/users/1", headers=READ)
+        assert r.status_code == 503
+        assert 2 <= _retry_after_delay(r.headers["Retry-After"], time.time()) <= 3.05
+    with pytest.raises(ConfigError, match="retry_after_format"):
+        ApiConfig(retry_after_format="minutes")
 
 
 def test_rate_limit_reconfigured_at_run_time(fresh):
@@ -510,6 +546,45 @@ def test_webhooks_are_delivered_and_signed(fresh):
     assert [d.status for d in deliveries] == [200, 200]
 
 
+def test_replay_with_a_changed_event_id_header_is_refused_by_body_id_dedup(fresh):
+    server = fresh(webhook_secret="whsec_test")
+    with Receiver() as receiver:
+        requests.post(
+            f"{server.url}/v1/webhooks",
+            headers=WRITE,
+            json={"url": receiver.url, "events": ["task.created"]},
+        )
+        _post(server, {"project_id": 2, "title": "Replay me"})
+        genuine = receiver.wait_for(1)[0]
+    # The attacker resends the captured delivery within the tolerance window with a new header.
+    replay_headers = {**genuine.headers, "Orbit-Event-Id": "evt_999999"}
+    for headers in (genuine.headers, replay_headers):  # both still verify: the header is unsigned
+        assert _verify(genuine.body, headers["Orbit-Signature"], "whsec_test")
+
+    seen_headers: set[str] = set()  # the old advice: remember Orbit-Event-Id values
+
+    def header_dedup(headers) -> bool:
+        new = headers["Orbit-Event-Id"] not in seen_headers
+        seen_headers.add(headers["Orbit-Event-Id"])
+        return new
+
+    assert [header_dedup(genuine.headers), header_dedup(replay_headers)] == [True, True]
+    seen = SeenEvents(window_s=300)
+    assert [seen.first_time(genuine.body), seen.first_time(genuine.body)] == [True, False]
+    assert SeenEvents.event_id(genuine.body) == genuine.json()["id"]
+
+
+def test_seen_events_forgets_after_its_window_and_rejects_bad_input():
+    body = b'{"id":"evt_000001","type":"ping","data":{}}'
+    seen = SeenEvents(window_s=300)
+    assert seen.first_time(body, now=1000.0) and not seen.first_time(body, now=1299.0)
+    assert seen.first_time(body, now=1600.0)  # older than the window: a timestamp check refuses
+    with pytest.raises(ValueError, match="deduplicate only"):
+        seen.first_time(b"not json")
+    with pytest.raises(ValueError, match="window_s"):
+        SeenEvents(window_s=0)
+
+
 def test_webhook_ping_and_secret_rotation(fresh):
     server = fresh(webhook_secret=("whsec_new", "whsec_old"))
     with Receiver() as receiver:
@@ -656,3 +731,43 @@ def test_requests_are_served_concurrently_without_errors(api):
     for t in threads:
         t.join()
     assert results == [200] * 50
+
+
+# -- preconditions, caching, deprecation ------------------------------------------------------
+def test_428_when_if_match_is_required_and_missing(fresh):
+    server = fresh(require_if_match=True)
+    url = f"{server.url}/v1/tasks/7"
+    for method in ("patch", "delete"):
+        r = requests.request(method, url, headers=WRITE, json={"priority": "high"})
+        assert_problem(r, 428, "precondition-required")
+        assert "If-Match" in r.json()["detail"]
+    etag = requests.get(url, headers=READ).headers["ETag"]
+    r = requests.patch(url, headers={**WRITE, "If-Match": etag}, json={"priority": "high"})
+    assert r.status_code == 200
+    spec = requests.get(f"{server.url}/openapi.json").json()
+    assert "428" in spec["paths"]["/v1/tasks/{task_id}"]["patch"]["responses"]
+    server.configure(require_if_match=False)  # the default: an unconditional PATCH is allowed
+    assert requests.patch(url, headers=WRITE, json={"priority": "low"}).status_code == 200
+
+
+def test_single_resources_must_be_revalidated_before_reuse(api):
+    r = requests.get(f"{api.url}/v1/tasks/3", headers=READ)
+    assert r.headers["Cache-Control"] == "private, no-cache"
+    again = requests.get(
+        f"{api.url}/v1/tasks/3", headers={**READ, "If-None-Match": r.headers["ETag"]}
+    )
+    assert again.status_code == 304 and again.headers["Cache-Control"] == "private, no-cache"
+
+
+def test_deprecated_operation_announces_deprecation_and_sunset(api):
+    r = requests.get(f"{api.url}/v1/projects/1/tasks", headers=READ, params={"limit": 1})
+    assert r.status_code == 200
+    assert r.headers["Deprecation"] == "@1756684800"  # RFC 9745 structured Date
+    sunset = email.utils.parsedate_to_datetime(r.headers["Sunset"])  # RFC 8594 HTTP-date
+    assert sunset.isoformat() == "2027-03-01T00:00:00+00:00"
+    assert sunset.timestamp() > 1756684800
+    links = r.headers["Link"]
+    assert 'rel="next"' in links and 'rel="deprecation"' in links and 'rel="sunset"' in links
+    assert "Deprecation" not in requests.get(f"{api.url}/v1/tasks", headers=READ).headers
+    spec = requests.get(f"{api.url}/openapi.json").json()
+    assert spec["paths"]["/v1/projects/{project_id}/tasks"]["get"]["deprecated"] is True

@@ -3,7 +3,8 @@
 ``start_server(**settings)`` starts it in the background and returns a handle with ``.url``;
 ``python -m tpmlab.api`` runs it from a terminal. Modules: ``config`` (settings), ``app`` (the
 FastAPI application), ``gateway`` (rate limits, faults, request log), ``store`` (data),
-``problems`` (RFC 9457 errors), ``webhooks`` (signing, delivery, a local receiver), ``compat``
+``problems`` (RFC 9457 errors), ``webhooks`` (signing, delivery, a local receiver, deduplication
+on the signed event id), ``digests`` (a static check that a verifier compares in constant time), ``compat``
 (listing the differences between two OpenAPI documents), ``server`` (running it), ``show``
 (raw HTTP text and curl commands for the lessons), ``sample`` (a tiny database for tests).
 """

@@ -10,8 +10,12 @@ have something real to observe:
 * rate limiting (429 + ``Retry-After``) and fault injection (see :mod:`tpmlab.api.gateway`);
 * ``Idempotency-Key`` on POST (IETF httpapi draft): a retry replays the first response, the same key
   with a different body is rejected with 422;
-* ``ETag`` on single resources, ``If-None-Match`` -> 304, ``If-Match`` mismatch -> 412;
+* ``ETag`` and ``Cache-Control: private, no-cache`` on single resources (a cache may keep them but
+  must revalidate), ``If-None-Match`` -> 304, ``If-Match`` mismatch -> 412, and optionally a
+  missing ``If-Match`` -> 428 (RFC 6585);
 * versioned paths: ``/v1`` and ``/v2`` (v2 changes the task representation: a breaking change);
+  ``GET /v1/projects/{id}/tasks`` is deprecated: it answers with ``Deprecation`` (RFC 9745),
+  ``Sunset`` (RFC 8594) and ``Link`` headers;
 * webhooks signed with HMAC-SHA256 (see :mod:`tpmlab.api.webhooks`);
 * an OpenAPI 3.1 document at ``/openapi.json``.
 
@@ -36,7 +40,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from tpmlab.api import problems
 from tpmlab.api.config import ApiConfig
-from tpmlab.api.gateway import FaultInjector, Gateway, RateLimiter, RequestLog
+from tpmlab.api.gateway import FaultInjector, Gateway, RateLimiter, RequestLog, RetryAfter
 from tpmlab.api.problems import ProblemError, error_responses
 from tpmlab.api.store import Store, now_text
 from tpmlab.api.webhooks import (
@@ -50,6 +54,14 @@ from tpmlab.api.webhooks import (
 from tpmlab.data.schema import EVENT_NAMES
 
 API_VERSION = "1.4.0"
+CACHE_CONTROL = "private, no-cache"  # RFC 9111: per-user data; reuse only after revalidating
+#: GET /v1/projects/{project_id}/tasks is deprecated in favour of GET /v1/tasks?project_id=.
+DEPRECATION_HEADERS = {
+    "Deprecation": "@1756684800",  # RFC 9745: a structured Date, 2025-09-01T00:00:00Z
+    "Sunset": "Mon, 01 Mar 2027 00:00:00 GMT",  # RFC 8594: an HTTP-date
+    "Link": '<https://api.orbit.example/docs/migrate/project-tasks>; rel="deprecation"; '
+    'type="text/html", <https://api.orbit.example/docs/migrate/project-tasks>; rel="sunset"',
+}
 MAX_ID = 2**63 - 1  # SQLite INTEGER range: larger ids are a 422, not a server error
 T = TypeVar("T")
 
@@ -177,6 +189,7 @@ class ApiState:
         self.store = store
         self.log = RequestLog()
         self.limiter = RateLimiter()
+        self.retry_after = RetryAfter()
         self.faults = FaultInjector(config.fault_seed)
         self.idempotency: dict[tuple[str, str], dict[str, Any]] = {}
         self.webhooks: dict[str, Webhook] = {}
@@ -630,6 +643,7 @@ def create_app(config: ApiConfig | None = None, store: Store | None = None) -> F
         response_model=Page[TaskV1],
         responses=error_responses(400, 401, 403, 404, 422, 429),
         tags=["tasks"],
+        deprecated=True,
     )
     async def list_project_tasks(
         request: Request,
@@ -640,11 +654,20 @@ def create_app(config: ApiConfig | None = None, store: Store | None = None) -> F
         limit: LimitParam = None,
         cursor: CursorParam = None,
     ):
-        """The tasks of one project. Scope: `tasks:read`."""
+        """The tasks of one project. Scope: `tasks:read`.
+
+        Deprecated since 2025-09-01, removed on 2027-03-01: use `GET /v1/tasks?project_id=`.
+        Responses carry `Deprecation` (RFC 9745), `Sunset` (RFC 8594) and `Link` headers.
+        """
         if not _state(request).store.exists("projects", project_id):
             raise ProblemError("not-found", f"There is no project {project_id}.")
         where = _eq("project_id", project_id) + _eq("status", status)
-        return paginate(request, "tasks", where, sort, limit, cursor, task_v1)
+        response = paginate(request, "tasks", where, sort, limit, cursor, task_v1)
+        link = response.headers.get("Link")
+        response.headers.update(DEPRECATION_HEADERS)
+        if link:  # keep the pagination link next to the deprecation links
+            response.headers["Link"] = f"{link}, {DEPRECATION_HEADERS['Link']}"
+        return response
 
     @app.get("/v1/tasks/{task_id}", response_model=TaskV1, responses=ITEM_ERRORS, tags=["tasks"])
     async def get_task(
@@ -716,7 +739,7 @@ def create_app(config: ApiConfig | None = None, store: Store | None = None) -> F
     @app.patch(
         "/v1/tasks/{task_id}",
         response_model=TaskV1,
-        responses=error_responses(400, 401, 403, 404, 412, 422, 429),
+        responses=error_responses(400, 401, 403, 404, 412, 422, 428, 429),
         tags=["tasks"],
     )
     async def update_task(
@@ -732,7 +755,7 @@ def create_app(config: ApiConfig | None = None, store: Store | None = None) -> F
         """Change some fields of a task. Scope: `tasks:write`. Supports `If-Match`."""
         state = _state(request)
         current = task_v1(_task_or_404(request, task_id))
-        _check_if_match(if_match, current)
+        _check_if_match(if_match, current, state.config.require_if_match)
         changes = body.model_dump(exclude_unset=True)
         new_assignee = changes.get("assignee_id")
         if new_assignee is not None and not state.store.exists("users", new_assignee):
@@ -759,7 +782,7 @@ def create_app(config: ApiConfig | None = None, store: Store | None = None) -> F
         "/v1/tasks/{task_id}",
         status_code=204,
         response_class=Response,
-        responses=error_responses(401, 403, 404, 412, 422, 429),
+        responses=error_responses(401, 403, 404, 412, 422, 428, 429),
         tags=["tasks"],
     )
     async def delete_task(
@@ -771,7 +794,7 @@ def create_app(config: ApiConfig | None = None, store: Store | None = None) -> F
         """Delete a task. Scope: `tasks:write`. Deleting twice gives 404 the second time."""
         state = _state(request)
         current = task_v1(_task_or_404(request, task_id))
-        _check_if_match(if_match, current)
+        _check_if_match(if_match, current, state.config.require_if_match)
         state.store.delete_task(task_id)
         state.emit("task.deleted", current)
         return Response(status_code=204)
@@ -937,12 +960,18 @@ def _task_or_404(request: Request, task_id: int) -> dict:
 def _conditional_get(rep: dict, if_none_match: str | None) -> Response:
     etag = etag_of(rep)
     if if_none_match and if_none_match.strip() and _weak_match(if_none_match, etag):
-        return Response(status_code=304, headers={"ETag": etag})
-    return _json(rep, 200, {"ETag": etag})
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL})
+    return _json(rep, 200, {"ETag": etag, "Cache-Control": CACHE_CONTROL})
 
 
-def _check_if_match(if_match: str | None, current: dict) -> None:
+def _check_if_match(if_match: str | None, current: dict, required: bool = False) -> None:
     if if_match is None or not if_match.strip():  # an empty header is no precondition
+        if required:
+            raise ProblemError(
+                "precondition-required",
+                "This server only changes a task you prove you have seen: GET it, then send its "
+                "ETag in `If-Match` (RFC 6585 section 3, 428 Precondition Required).",
+            )
         return
     etag = etag_of(current)
     if not _strong_match(if_match, etag):

@@ -21,6 +21,7 @@ READ_TOKEN = "orb_test_read_8f14e45f"
 WRITE_TOKEN = "orb_test_write_c9f0f895"
 
 DEFAULT_TOKENS: dict[str, tuple[str, ...]] = {READ_TOKEN: READ_SCOPES, WRITE_TOKEN: ALL_SCOPES}
+RETRY_AFTER_FORMATS = ("seconds", "http-date", "alternate")
 DEFAULT_WEBHOOK_SECRET = "whsec_orbit_practice_2f7c1a"
 
 
@@ -47,8 +48,15 @@ class ApiConfig:
         slow_rate, slow_ms: share of requests that get ``slow_ms`` more delay (a slow tail).
         fault_seed: seed of the fault and latency dice, so runs are reproducible.
         retry_after_s: Retry-After sent with injected 503s.
+        retry_after_format: how ``Retry-After`` is written (RFC 9110 section 10.2.3 allows both
+            forms): ``"seconds"`` (``Retry-After: 2``), ``"http-date"``
+            (``Retry-After: Tue, 01 Dec 2026 12:00:03 GMT``, the instant rounded up to the whole
+            second), or ``"alternate"`` (seconds, then a date, then seconds... per server, so a
+            client that only parses seconds fails on the second one, reproducibly).
         webhook_secret: secret(s) used to sign webhooks; several while rotating.
         require_idempotency_key: reject POST /v1/tasks without an Idempotency-Key.
+        require_if_match: answer 428 Precondition Required (RFC 6585 section 3) to a PATCH or
+            DELETE of a task without ``If-Match``, so no client can overwrite a change unseen.
         idempotency_ttl_s: how long a key is remembered.
         api_user_id: the user id recorded as ``created_by`` for tasks made through the API.
     """
@@ -66,8 +74,10 @@ class ApiConfig:
     slow_ms: float = 0.0
     fault_seed: int = 0
     retry_after_s: int = 1
+    retry_after_format: str = "alternate"
     webhook_secret: str | tuple[str, ...] = DEFAULT_WEBHOOK_SECRET
     require_idempotency_key: bool = False
+    require_if_match: bool = False
     idempotency_ttl_s: float = 24 * 3600
     api_user_id: int = 1
 
@@ -91,6 +101,8 @@ class ApiConfig:
                 raise bad(name, "must be a share between 0 and 1")
         if any(not 500 <= s <= 599 for s in self.error_statuses) or not self.error_statuses:
             raise bad("error_statuses", "must list 5xx statuses such as (500, 503)")
+        if self.retry_after_format not in RETRY_AFTER_FORMATS:
+            raise bad("retry_after_format", f"must be one of {', '.join(RETRY_AFTER_FORMATS)}")
         if self.latency_ms < 0 or self.slow_ms < 0:
             raise bad("latency_ms", "and slow_ms must not be negative")
         self.tokens = {str(t): tuple(s) for t, s in self.tokens.items()}

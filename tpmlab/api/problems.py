@@ -37,6 +37,7 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "method-not-allowed": (405, "Method not allowed"),
     "idempotency-key-in-use": (409, "A request with this Idempotency-Key is still in progress"),
     "precondition-failed": (412, "The resource has changed since you read it"),
+    "precondition-required": (428, "This request must be conditional (send If-Match)"),
     "validation-error": (422, "Your request is not valid"),
     "idempotency-key-reused": (
         422,
@@ -208,8 +209,10 @@ DESCRIPTIONS = {
     404: "Not found",
     409: "A request with the same Idempotency-Key is in progress",
     412: "If-Match did not match the current ETag",
+    428: "If-Match is required (when the server is configured to require it)",
     422: "Validation error",
-    429: "Rate limit exceeded; wait Retry-After seconds",
+    429: "Rate limit exceeded. Sent by the gateway before the request is processed, so nothing "
+    "was done and any method may be retried after Retry-After (seconds or an HTTP-date)",
     500: "Server error (may be injected by the fault switch)",
-    503: "Temporarily unavailable; retry after Retry-After seconds",
+    503: "Temporarily unavailable; retry after Retry-After (seconds or an HTTP-date)",
 }

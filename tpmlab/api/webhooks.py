@@ -11,6 +11,11 @@ endpoint's secret, of the *signed payload*: the timestamp, a dot, and the raw re
 deliveries (replay protection): an attacker who captured a delivery cannot change ``t``.
 
 This module only *signs*. Verifying is what the learner writes in the lessons and the assignment.
+After verifying, a receiver drops duplicates with :class:`SeenEvents`, keyed on the event ``id``
+*inside the signed body*. The ``Orbit-Event-Id`` header repeats that id for logs, but headers
+other than the signature are not signed: a replay inside the tolerance window can carry any
+``Orbit-Event-Id`` it likes, so deduplicating on the header lets it through. (Standard Webhooks
+signs ``id.timestamp.body`` for this reason; Orbit's id is in the body, which is signed.)
 
 :class:`Dispatcher` sends deliveries from one background thread; :class:`Receiver` is a tiny local
 HTTP server that records what it receives, so a notebook can play the integrator's side.
@@ -119,6 +124,50 @@ class Dispatcher:
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout=10)
+
+
+class SeenEvents:
+    """Receiver-side deduplication of *verified* webhook deliveries, on the signed body's ``id``.
+
+    ``first_time(body)`` is True the first time an event id is seen within ``window_s`` seconds
+    and False for a duplicate (a sender's retry or a replay). Call it only after the signature
+    and the timestamp verified: then the id is as trustworthy as the body. Keep ``window_s`` at
+    least the signature tolerance, so any replay that passes the timestamp check is remembered.
+    """
+
+    def __init__(self, window_s: float = 300.0, clock=time.time):
+        if window_s <= 0:
+            raise ValueError(
+                f"window_s must be positive seconds (got {window_s!r}): use at least the "
+                "signature tolerance, 300 s by default."
+            )
+        self.window_s = window_s
+        self._clock = clock
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def event_id(body: bytes) -> str:
+        """The ``id`` member of a delivery's JSON body (the signed copy of the event id)."""
+        try:
+            event_id = json.loads(body)["id"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(
+                "The webhook body is not a JSON object with an `id`: deduplicate only "
+                "deliveries whose signature verified (Orbit always sends an id)."
+            ) from exc
+        return str(event_id)
+
+    def first_time(self, body: bytes, now: float | None = None) -> bool:
+        event_id = self.event_id(body)
+        now = self._clock() if now is None else now
+        with self._lock:
+            for old in [k for k, at in self._seen.items() if now - at > self.window_s]:
+                del self._seen[old]
+            if event_id in self._seen:
+                return False
+            self._seen[event_id] = now
+            return True
 
 
 @dataclass
