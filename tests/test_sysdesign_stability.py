@@ -119,6 +119,10 @@ def test_below_the_blind_limit_the_round_robin_factor_does_not_depend_on_run_len
         (lambda: lb.simulate_dispatch("random", 0.5, 0, 1, [1, 1]), "n_requests must be"),
         (lambda: lb.simulate_dispatch("random", -0.1, 10, 1, [1, 1]), "utilisation must be"),
         (lambda: lb.compare_dispatch(["random"], 0.5, 10, 1, [1, 1], warmup=10), "warmup must be"),
+        (
+            lambda: lb.p99_by_run_length(["random"], 0.5, [500], 1, [1, 1]),
+            "must exceed the warm-up",
+        ),
     ],
 )
 def test_out_of_domain_inputs_say_what_to_pass(call, match):

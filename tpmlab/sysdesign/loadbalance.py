@@ -291,12 +291,15 @@ def split_response_percentile(
 
 def _smooth_weighted_round_robin(weights: np.ndarray, n_requests: int) -> list[int]:
     """Nginx's smooth weighted round robin: the order is spread out and exact over each cycle."""
-    current = np.zeros(weights.size)
-    total = weights.sum()
+    w = weights.tolist()
+    total = sum(w)
+    current = [0.0] * len(w)
+    servers = range(len(w))
     order = []
     for _ in range(n_requests):
-        current += weights
-        s = int(np.argmax(current))
+        for s in servers:
+            current[s] += w[s]
+        s = max(servers, key=current.__getitem__)
         current[s] -= total
         order.append(s)
     return order
@@ -422,17 +425,24 @@ def compare_dispatch(
 def p99_by_run_length(
     policies, utilisation: float, lengths, seed: int, speeds, mu: float = 1.0, warmup: int = 1_000
 ) -> pd.DataFrame:
-    """The p99 response time of each policy (rows) for runs of each length (columns).
+    """The p99 response time of each policy (rows) over the first n requests of one seeded run,
+    for each n in ``lengths`` (columns; the warm-up is skipped in each).
 
     A stable system's p99 settles as the run grows; an unstable one's keeps growing, so a number
     read off one run length is an artefact of that length.
     """
-    table = {
-        n: compare_dispatch(policies, utilisation, n, seed, speeds, mu, warmup).set_index("policy")[
-            "p99"
-        ]
-        for n in lengths
-    }
-    out = pd.DataFrame(table)
+    lengths = [int(n) for n in lengths]
+    if not lengths or min(lengths) <= warmup:
+        raise TPMLabError(
+            f"Every run length must exceed the warm-up ({warmup}); got {lengths!r}.",
+            "Pass e.g. lengths=[20_000, 60_000, 120_000].",
+        )
+    rows = {}
+    for policy in policies:
+        r = simulate_dispatch(policy, utilisation, max(lengths), seed, speeds, mu)["response"]
+        r = r.to_numpy()
+        rows[policy] = [float(np.percentile(r[warmup:n], 99)) for n in lengths]
+    out = pd.DataFrame.from_dict(rows, orient="index", columns=lengths)
+    out.index.name = "policy"
     out.columns.name = "n_requests"
     return out
