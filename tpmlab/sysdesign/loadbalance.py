@@ -20,6 +20,7 @@ model" limit (:func:`supermarket_mean_response`) as the number of servers grows.
 from __future__ import annotations
 
 import heapq
+import math
 
 import numpy as np
 import pandas as pd
@@ -199,3 +200,293 @@ def supermarket_mean_response(utilisation: float, d: int = 2, mu: float = 1.0) -
             break
         i += 1
     return total / (rho * mu)
+
+
+# ---------------------------------------------------------------------------------------------
+# Unequal servers: the stability condition, capacity-weighted dispatch, run-length checks.
+#
+# A queue has a steady state only if its arrival rate is below its service rate. A blind policy
+# (round robin, random) gives every server the same share of the traffic, 1/n, whatever its speed:
+# server i stays stable only while share_i x lam < mu x speed_i. Above that the slow server's
+# backlog grows for as long as the run lasts, and any percentile measured on it grows with the
+# run length. Capacity-weighted dispatch (share_i proportional to speed_i) keeps every server at the
+# same utilisation as the whole pool.
+
+#: Policies of :func:`simulate_dispatch`: the four of :func:`simulate_load_balancer`, and two that
+#: split traffic in proportion to each server's speed (blind to queues, like their unweighted twins).
+DISPATCH_POLICIES = POLICIES + ("weighted_random", "weighted_round_robin")
+
+
+def _speeds(speeds) -> np.ndarray:
+    sp = np.asarray(speeds, dtype=float)
+    if sp.ndim != 1 or sp.size < 1 or not np.all(np.isfinite(sp)) or np.any(sp <= 0):
+        raise TPMLabError(
+            f"speeds must be a list of positive numbers, one per server; got {speeds!r}.",
+            "Pass e.g. speeds=[1.0] * 9 + [0.5] for nine servers and one at half speed.",
+        )
+    return sp
+
+
+def _utilisation(utilisation) -> float:
+    if not 0 < utilisation < 1:
+        raise TPMLabError(
+            f"utilisation must be strictly between 0 and 1 (total arrivals / total capacity); "
+            f"got {utilisation!r}.",
+            "Pass e.g. utilisation=0.75. At 1 or above no policy can keep up.",
+        )
+    return float(utilisation)
+
+
+def _shares(sp: np.ndarray, weights) -> np.ndarray:
+    if weights is None:
+        return np.full(sp.size, 1 / sp.size)
+    if isinstance(weights, str):
+        if weights != "speed":
+            raise TPMLabError(
+                f"weights={weights!r} is not understood.",
+                "Pass None (equal shares, as round robin and random), 'speed' (shares in "
+                "proportion to each server's speed) or a list of positive numbers.",
+            )
+        return sp / sp.sum()
+    w = np.asarray(weights, dtype=float)
+    if w.shape != sp.shape or not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise TPMLabError(
+            f"weights must be positive numbers, one per server ({sp.size}); got {weights!r}.",
+            "Pass None, 'speed', or one positive weight per server.",
+        )
+    return w / w.sum()
+
+
+def server_loads(speeds, utilisation: float, weights=None, mu: float = 1.0) -> pd.DataFrame:
+    """Each server's arrival rate, capacity and utilisation when traffic is split by ``weights``.
+
+    The pool's arrival rate is ``utilisation x mu x sum(speeds)``. ``weights=None`` is the equal
+    split of round robin and random dispatch; ``"speed"`` splits in proportion to speed. A server
+    is ``stable`` when its own utilisation (arrival rate / capacity) is below 1.
+    """
+    sp, rho = _speeds(speeds), _utilisation(utilisation)
+    if not mu > 0:
+        raise TPMLabError(f"mu must be positive; got {mu!r}.", "Pass mu=1.0 (rates per time unit).")
+    share = _shares(sp, weights)
+    lam = rho * mu * sp.sum()
+    arrival = share * lam
+    capacity = mu * sp
+    return pd.DataFrame(
+        {
+            "server": np.arange(sp.size),
+            "speed": sp,
+            "share": share,
+            "arrival_rate": arrival,
+            "capacity": capacity,
+            "utilisation": arrival / capacity,
+            "stable": arrival < capacity,
+        }
+    )
+
+
+def max_stable_utilisation(speeds, weights=None) -> float:
+    """Highest pool utilisation at which every server stays stable under a fixed split.
+
+    Server i is stable while share_i x rho x sum(speeds) < speed_i, so the bound is
+    min_i speed_i / (share_i x sum(speeds)): n x min(speed) / sum(speeds) for an equal split,
+    1 for a split in proportion to speed.
+    """
+    sp = _speeds(speeds)
+    share = _shares(sp, weights)
+    return float(min(1.0, np.min(sp / (share * sp.sum()))))
+
+
+def split_mean_response(speeds, utilisation: float, weights=None, mu: float = 1.0) -> float:
+    """Mean response time of random (Bernoulli) splitting to exponential servers, in 1/mu units.
+
+    Each server is then an M/M/1 queue with arrival rate share_i lam and service rate mu speed_i,
+    so the mean is sum_i share_i / (mu speed_i - share_i lam). Infinite when a server is unstable.
+    ``weights=None`` is plain random dispatch; ``"speed"`` is capacity-weighted random dispatch,
+    whose mean is n / (mu sum(speeds) (1 - rho)).
+    """
+    loads = server_loads(speeds, utilisation, weights, mu)
+    if not loads["stable"].all():
+        return math.inf
+    rate = loads["capacity"] - loads["arrival_rate"]
+    return float((loads["share"] / rate).sum())
+
+
+def split_response_percentile(
+    speeds, utilisation: float, p: float, weights=None, mu: float = 1.0
+) -> float:
+    """The p-th percentile (0-100) of response time under random splitting (see
+    :func:`split_mean_response`): solves sum_i share_i exp(-(mu speed_i - share_i lam) t) = 1 - p/100.
+    Infinite when a server is unstable."""
+    if not 0 < p < 100:
+        raise TPMLabError(f"p must be strictly between 0 and 100; got {p!r}.", "Pass 99 for p99.")
+    loads = server_loads(speeds, utilisation, weights, mu)
+    if not loads["stable"].all():
+        return math.inf
+    share = loads["share"].to_numpy()
+    rate = (loads["capacity"] - loads["arrival_rate"]).to_numpy()
+    target = 1 - p / 100
+
+    def tail(t: float) -> float:
+        return float(np.sum(share * np.exp(-rate * t))) - target
+
+    high = math.log(1 / target) / rate.min()  # the slowest component alone reaches the target
+    return float(brentq(tail, 0.0, high * 1.000001 + 1e-12))
+
+
+def _smooth_weighted_round_robin(weights: np.ndarray, n_requests: int) -> list[int]:
+    """Nginx's smooth weighted round robin: the order is spread out and exact over each cycle."""
+    w = weights.tolist()
+    total = sum(w)
+    current = [0.0] * len(w)
+    servers = range(len(w))
+    order = []
+    for _ in range(n_requests):
+        for s in servers:
+            current[s] += w[s]
+        s = max(servers, key=current.__getitem__)
+        current[s] -= total
+        order.append(s)
+    return order
+
+
+def simulate_dispatch(
+    policy: str,
+    utilisation: float,
+    n_requests: int,
+    seed: int,
+    speeds,
+    mu: float = 1.0,
+) -> pd.DataFrame:
+    """Each request's server and response time under ``policy`` (one of :data:`DISPATCH_POLICIES`).
+
+    Same traffic as :func:`simulate_load_balancer` for the same seed (the four shared policies give
+    identical response times), plus ``weighted_random`` (server i with probability
+    speed_i / sum(speeds)) and ``weighted_round_robin`` (nginx's smooth weighted round robin with
+    the speeds as weights). Returns a DataFrame with columns ``server`` and ``response``.
+    """
+    if policy not in DISPATCH_POLICIES:
+        raise TPMLabError(
+            f"Unknown policy {policy!r}.", f"Use one of {', '.join(DISPATCH_POLICIES)}."
+        )
+    sp, rho = _speeds(speeds), _utilisation(utilisation)
+    if (
+        isinstance(n_requests, bool)
+        or not isinstance(n_requests, int | np.integer)
+        or n_requests < 1
+    ):
+        raise TPMLabError(
+            f"n_requests must be a positive whole number; got {n_requests!r}.",
+            "Pass e.g. n_requests=60_000.",
+        )
+    if not mu > 0:
+        raise TPMLabError(f"mu must be positive; got {mu!r}.", "Pass mu=1.0.")
+    n_servers = sp.size
+    lam = rho * mu * sp.sum()
+    rng = np.random.default_rng(seed)
+    arrivals = np.cumsum(rng.exponential(1 / lam, n_requests)).tolist()
+    work = rng.exponential(1 / mu, n_requests).tolist()
+    pick_rng = np.random.default_rng([seed, 1])
+    first = pick_rng.integers(n_servers, size=n_requests)
+    second = pick_rng.integers(max(n_servers - 1, 1), size=n_requests)
+    second = np.where(second >= first, second + 1, second) if n_servers > 1 else first
+    if policy == "weighted_random":
+        first = np.random.default_rng([seed, 2]).choice(n_servers, size=n_requests, p=sp / sp.sum())
+    elif policy == "weighted_round_robin":
+        first = np.asarray(_smooth_weighted_round_robin(sp, n_requests))
+    elif policy == "round_robin":
+        first = np.arange(n_requests) % n_servers
+    first, second = first.tolist(), second.tolist()
+    speed = sp.tolist()
+    queue_aware = policy in ("least_connections", "power_of_two")
+
+    last_departure = [0.0] * n_servers
+    outstanding = [0] * n_servers
+    events: list[tuple[float, int]] = []
+    responses = np.empty(n_requests)
+    chosen = np.empty(n_requests, dtype=int)
+    servers = range(n_servers)
+    for i in range(n_requests):
+        t = arrivals[i]
+        if queue_aware:
+            while events and events[0][0] <= t:
+                _, s = heapq.heappop(events)
+                outstanding[s] -= 1
+        if policy == "least_connections":
+            s = min(servers, key=outstanding.__getitem__)
+        elif policy == "power_of_two":
+            a, b = first[i], second[i]
+            s = a if outstanding[a] <= outstanding[b] else b
+        else:
+            s = first[i]
+        start = last_departure[s] if last_departure[s] > t else t
+        dep = start + work[i] / speed[s]
+        last_departure[s] = dep
+        if queue_aware:
+            outstanding[s] += 1
+            heapq.heappush(events, (dep, s))
+        responses[i] = dep - t
+        chosen[i] = s
+    return pd.DataFrame({"server": chosen, "response": responses})
+
+
+def compare_dispatch(
+    policies,
+    utilisation: float,
+    n_requests: int,
+    seed: int,
+    speeds,
+    mu: float = 1.0,
+    warmup: int = 1_000,
+) -> pd.DataFrame:
+    """Mean, p50, p95 and p99 response time of each policy on the same seeded traffic, with the
+    p99 of the slowest server's own requests (``slowest_p99``)."""
+    sp = _speeds(speeds)
+    if not 0 <= warmup < n_requests:
+        raise TPMLabError(
+            f"warmup must be between 0 and n_requests - 1 ({n_requests - 1}); got {warmup!r}.",
+            "Skip a few thousand requests at most, e.g. warmup=1_000.",
+        )
+    slowest = int(np.argmin(sp))
+    rows = []
+    for policy in policies:
+        d = simulate_dispatch(policy, utilisation, n_requests, seed, sp, mu).iloc[warmup:]
+        r = d["response"].to_numpy()
+        p50, p95, p99 = np.percentile(r, [50, 95, 99])
+        on_slowest = d.loc[d["server"] == slowest, "response"].to_numpy()
+        rows.append(
+            {
+                "policy": policy,
+                "mean": r.mean(),
+                "p50": p50,
+                "p95": p95,
+                "p99": p99,
+                "slowest_p99": np.percentile(on_slowest, 99) if on_slowest.size else math.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def p99_by_run_length(
+    policies, utilisation: float, lengths, seed: int, speeds, mu: float = 1.0, warmup: int = 1_000
+) -> pd.DataFrame:
+    """The p99 response time of each policy (rows) over the first n requests of one seeded run,
+    for each n in ``lengths`` (columns; the warm-up is skipped in each).
+
+    A stable system's p99 settles as the run grows; an unstable one's keeps growing, so a number
+    read off one run length is an artefact of that length.
+    """
+    lengths = [int(n) for n in lengths]
+    if not lengths or min(lengths) <= warmup:
+        raise TPMLabError(
+            f"Every run length must exceed the warm-up ({warmup}); got {lengths!r}.",
+            "Pass e.g. lengths=[20_000, 60_000, 120_000].",
+        )
+    rows = {}
+    for policy in policies:
+        r = simulate_dispatch(policy, utilisation, max(lengths), seed, speeds, mu)["response"]
+        r = r.to_numpy()
+        rows[policy] = [float(np.percentile(r[warmup:n], 99)) for n in lengths]
+    out = pd.DataFrame.from_dict(rows, orient="index", columns=lengths)
+    out.index.name = "policy"
+    out.columns.name = "n_requests"
+    return out
