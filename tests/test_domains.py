@@ -82,6 +82,37 @@ E, L, LB, DS = estimates, latency, loadbalance, datascale
 _USAGE = cloudcost.orbit_usage(1_000)
 
 ROWS = [
+    # ------------------------------------------------------------- loadbalance: unequal servers
+    row(LB.server_loads, [1, -1], 0.5, _arg="speeds", _error=TPMLabError),
+    row(LB.server_loads, [1, 1], 1.5, _arg="utilisation", _error=TPMLabError),
+    row(LB.server_loads, [1, 1], 0.5, mu=0, _arg="mu", _error=TPMLabError),
+    row(LB.max_stable_utilisation, [1, 1], weights="fast", _arg="weights", _error=TPMLabError),
+    row(LB.split_mean_response, [1, 0.5], 0, _arg="utilisation", _error=TPMLabError),
+    row(LB.split_response_percentile, [1, 1], 0.5, 150, _arg="p", _error=TPMLabError),
+    row(LB.simulate_dispatch, "fastest", 0.5, 100, 0, [1, 1], _arg="policy", _error=TPMLabError),
+    row(LB.simulate_dispatch, "random", 0.5, 0, 0, [1, 1], _arg="n_requests", _error=TPMLabError),
+    row(
+        LB.compare_dispatch,
+        ["random"],
+        0.5,
+        100,
+        0,
+        [1, 1],
+        warmup=500,
+        _arg="warmup",
+        _error=TPMLabError,
+    ),
+    row(
+        LB.p99_by_run_length,
+        ["random"],
+        0.5,
+        [100],
+        0,
+        [1, 1],
+        warmup=500,
+        _arg="warm-up",
+        _error=TPMLabError,
+    ),
     # ------------------------------------------------------------- sysdesign stores and cost
     row(cloudcost.orbit_usage, 0, _arg="mau"),
     row(cloudcost.orbit_usage, NAN, _arg="mau"),

@@ -27,6 +27,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from tpmlab import validate
+from tpmlab.errors import TPMLabError
 
 POLICIES = ("round_robin", "random", "least_connections", "power_of_two")
 
@@ -217,7 +218,7 @@ def supermarket_mean_response(utilisation: float, d: int = 2, mu: float = 1.0) -
 DISPATCH_POLICIES = POLICIES + ("weighted_random", "weighted_round_robin")
 
 
-def _speeds(speeds) -> np.ndarray:
+def _dispatch_speeds(speeds) -> np.ndarray:
     sp = np.asarray(speeds, dtype=float)
     if sp.ndim != 1 or sp.size < 1 or not np.all(np.isfinite(sp)) or np.any(sp <= 0):
         raise TPMLabError(
@@ -227,7 +228,7 @@ def _speeds(speeds) -> np.ndarray:
     return sp
 
 
-def _utilisation(utilisation) -> float:
+def _dispatch_utilisation(utilisation) -> float:
     if not 0 < utilisation < 1:
         raise TPMLabError(
             f"utilisation must be strictly between 0 and 1 (total arrivals / total capacity); "
@@ -237,7 +238,7 @@ def _utilisation(utilisation) -> float:
     return float(utilisation)
 
 
-def _shares(sp: np.ndarray, weights) -> np.ndarray:
+def _dispatch_shares(sp: np.ndarray, weights) -> np.ndarray:
     if weights is None:
         return np.full(sp.size, 1 / sp.size)
     if isinstance(weights, str):
@@ -264,10 +265,10 @@ def server_loads(speeds, utilisation: float, weights=None, mu: float = 1.0) -> p
     split of round robin and random dispatch; ``"speed"`` splits in proportion to speed. A server
     is ``stable`` when its own utilisation (arrival rate / capacity) is below 1.
     """
-    sp, rho = _speeds(speeds), _utilisation(utilisation)
+    sp, rho = _dispatch_speeds(speeds), _dispatch_utilisation(utilisation)
     if not mu > 0:
         raise TPMLabError(f"mu must be positive; got {mu!r}.", "Pass mu=1.0 (rates per time unit).")
-    share = _shares(sp, weights)
+    share = _dispatch_shares(sp, weights)
     lam = rho * mu * sp.sum()
     arrival = share * lam
     capacity = mu * sp
@@ -291,8 +292,8 @@ def max_stable_utilisation(speeds, weights=None) -> float:
     min_i speed_i / (share_i x sum(speeds)): n x min(speed) / sum(speeds) for an equal split,
     1 for a split in proportion to speed.
     """
-    sp = _speeds(speeds)
-    share = _shares(sp, weights)
+    sp = _dispatch_speeds(speeds)
+    share = _dispatch_shares(sp, weights)
     return float(min(1.0, np.min(sp / (share * sp.sum()))))
 
 
@@ -368,7 +369,7 @@ def simulate_dispatch(
         raise TPMLabError(
             f"Unknown policy {policy!r}.", f"Use one of {', '.join(DISPATCH_POLICIES)}."
         )
-    sp, rho = _speeds(speeds), _utilisation(utilisation)
+    sp, rho = _dispatch_speeds(speeds), _dispatch_utilisation(utilisation)
     if (
         isinstance(n_requests, bool)
         or not isinstance(n_requests, int | np.integer)
@@ -440,7 +441,7 @@ def compare_dispatch(
 ) -> pd.DataFrame:
     """Mean, p50, p95 and p99 response time of each policy on the same seeded traffic, with the
     p99 of the slowest server's own requests (``slowest_p99``)."""
-    sp = _speeds(speeds)
+    sp = _dispatch_speeds(speeds)
     if not 0 <= warmup < n_requests:
         raise TPMLabError(
             f"warmup must be between 0 and n_requests - 1 ({n_requests - 1}); got {warmup!r}.",
