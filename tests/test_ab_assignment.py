@@ -36,7 +36,7 @@ def sample_size_per_arm(baseline, mde, alpha=0.05, power=0.8):
     z_a = stats.norm.ppf(1 - {A})
     z_b = stats.norm.ppf(power)
     num = z_a * math.sqrt(2 * pbar * (1 - pbar)) + z_b * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
-    return {MULT}math.ceil((num / (p2 - p1)) ** 2)
+    return {MULT}{ROUND}((num / (p2 - p1)) ** 2)
 """
 ZT = """
 def ztest(conv_c, n_c, conv_t, n_t):
@@ -146,7 +146,7 @@ q12_diagnosis = {{
 """
 
 WRONG_A = {
-    "q1": SS.format(A="alpha", MULT=""),  # one-sided z
+    "q1": SS.format(A="alpha", MULT="", ROUND="math.ceil"),  # one-sided z
     "q2": "def duration_days(n_per_arm, daily_users, allocation=1.0):\n"
     "    return math.ceil(n_per_arm / (daily_users * allocation))",  # one arm only
     "q3": Q3.format(END="< '2025-06-30'", MDE="0.05 * baseline", AL="0.5"),  # drops 30 June
@@ -165,7 +165,7 @@ WRONG_A = {
     ),  # paradox missed
 }
 WRONG_B = {
-    "q1": SS.format(A="alpha / 2", MULT="2 * "),  # total, not per arm
+    "q1": SS.format(A="alpha / 2", MULT="2 * ", ROUND="math.ceil"),  # total, not per arm
     "q2": "def duration_days(n_per_arm, daily_users, allocation=1.0):\n"
     "    return math.ceil(2 * n_per_arm / daily_users)",  # ignores allocation
     "q3": Q3.format(END="<= '2025-06-30'", MDE="0.05", AL="0.5"),  # relative MDE as absolute
@@ -182,6 +182,48 @@ WRONG_B = {
     "q10": Q10.format(EXPR="rp['control'] - rp['treatment']"),  # control minus treatment
     "q11": Q11.format(EXPR="rate['treatment'] / rate['control'] - 1", W1="0, 6", W4="21, 27"),
     "q12": Q12.format(A="invalid: SRM", B="no effect", C="real win", D="simpson's paradox"),
+}
+
+HOLM = """
+def holm(pvalues):
+    p = np.asarray(pvalues, dtype=float)
+    m = len(p)
+    order = np.argsort(p)
+    adj_sorted = {ADJ}
+    out = np.empty(m)
+    out[order] = adj_sorted
+    return list({OUT})
+"""
+RUNNING_MAX = "np.maximum.accumulate(p[order] * (m - np.arange(m)))"
+# Wrong answers that pass every public check, so the hidden probes must catch them
+WRONG_C = {
+    "q1": SS.format(A="alpha / 2", MULT="", ROUND="math.floor"),  # rounded down
+    "q9": HOLM.format(ADJ=RUNNING_MAX, OUT="out"),  # Holm without the cap at 1
+}
+WRONG_D = {
+    "q1": SS.format(A="alpha / 2", MULT="", ROUND="round"),  # rounded to the nearest user
+    "q9": HOLM.format(ADJ=f"np.minimum({RUNNING_MAX}, 1.0)", OUT="adj_sorted"),  # sorted order
+}
+WRONG_RUNS = {"A": WRONG_A, "B": WRONG_B, "C": WRONG_C, "D": WRONG_D}
+# (run, test cell) -> what must catch the wrong answer: the public check (CheckFailed) or a hidden
+# answer the grader judged wrong (HiddenTestFailed), and words its message must hold
+CAUGHT_BY = {
+    ("B", "q5-tests"): ("CheckFailed", "too narrow: it uses z = 1.645, the one-sided value"),
+    ("A", "q5-tests"): ("CheckFailed", "not the pooled one"),
+    ("A", "q9-tests"): ("CheckFailed", "every p-value times m = 3, which is Bonferroni"),
+    ("D", "q9-tests"): ("CheckFailed", "in the INPUT order"),
+    ("C", "q1-tests"): (
+        "HiddenTestFailed",
+        "'baseline 0.2, mde 0.05, alpha 0.05, power 0.8 (rounded up)' is 1093, expected 1094",
+    ),
+    ("D", "q1-tests"): (
+        "HiddenTestFailed",
+        "'baseline 0.5, mde 0.02, alpha 0.01, power 0.8 (rounded up)' is 14591, expected 14592",
+    ),
+    ("C", "q9-tests"): (
+        "HiddenTestFailed",
+        "'p-values [0.35, 0.02, 0.45, 0.7]' item 0 is 1.05, expected 1",
+    ),
 }
 
 # Question 7b: wrong answers that pass 7a (and all but the first pass 7b's public checks on Orbit)
@@ -333,11 +375,8 @@ def default_numbers(orbit_engine):
 
 @pytest.fixture(scope="module")
 def wrong_runs(default_numbers):
-    return {
-        "A": notebooks.run(PATH, WRONG_A),
-        "B": notebooks.run(PATH, WRONG_B),
-        "hard-coded": notebooks.run(PATH, hard_coded(default_numbers)),
-    }
+    runs = {name: notebooks.run(PATH, wrong) for name, wrong in WRONG_RUNS.items()}
+    return runs | {"hard-coded": notebooks.run(PATH, hard_coded(default_numbers))}
 
 
 @pytest.fixture(scope="module")
@@ -345,16 +384,72 @@ def q7b_runs():
     return {name: notebooks.run(PATH, {"q7": cell}) for name, cell in WRONG_Q7B.items()}
 
 
-@pytest.mark.parametrize("question", sorted(set(WRONG_A) | set(WRONG_B)))
+@pytest.mark.parametrize("question", sorted(set().union(*WRONG_RUNS.values())))
 def test_plausible_wrong_answers_fail(wrong_runs, question):
     targets = {"q7": ["q7a-tests", "q7b-tests"]}.get(question, [f"{question}-tests"])
-    for name, wrong in (("A", WRONG_A), ("B", WRONG_B)):
+    for name, wrong in WRONG_RUNS.items():
         if question not in wrong:
             continue
         for gid in targets:
             assert not wrong_runs[name][gid].passed, (
                 f"wrong answer {name} to {question} passes {gid}"
             )
+
+
+@pytest.mark.parametrize(
+    ("run", "gid"), sorted(CAUGHT_BY), ids=[f"{r}-{g}" for r, g in sorted(CAUGHT_BY)]
+)
+def test_wrong_answers_are_caught_for_the_right_reason(wrong_runs, run, gid):
+    """The public check names the mistake it can see (1.645 in the interval, Bonferroni, sorted
+    output), and the hidden probes catch what it cannot (rounding down or to nearest, no cap)."""
+    kind, words = CAUGHT_BY[run, gid]
+    error = wrong_runs[run][gid].error
+    assert error is not None and error.startswith(f"{kind}: "), error
+    assert words in error, error
+    if gid == "q9-tests":
+        assert "input order" not in error.lower() or run == "D", error
+
+
+def test_holm_probes_exceed_one_without_the_cap():
+    """The hidden probe [0.35, 0.02, 0.45, 0.7] is one where uncapped Holm exceeds 1 (so the cap
+    matters), checked against statsmodels."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = [0.35, 0.02, 0.45, 0.7]
+    order = np.argsort(p)
+    uncapped = np.maximum.accumulate(np.array(p)[order] * (len(p) - np.arange(len(p))))
+    assert uncapped.max() > 1
+    assert list(multipletests(p, method="holm")[1]) == pytest.approx([1.0, 0.08, 1.0, 1.0])
+
+
+def test_sample_size_probes_tell_the_roundings_apart():
+    """In Question 1's hidden probes the formula's n is never whole, so floor differs from ceil
+    everywhere, and at least one fractional part is below 0.5, so rounding to nearest differs
+    too."""
+    from scipy import stats
+
+    probes = [
+        (0.2, 0.05, 0.05, 0.8),
+        (0.1, 0.01, 0.05, 0.8),
+        (0.03, 0.003, 0.05, 0.9),
+        (0.5, 0.02, 0.01, 0.8),
+        (0.65, -0.05, 0.05, 0.8),
+        (0.012, 0.003, 0.1, 0.95),
+    ]
+    fractions = []
+    for b, m, a, pw in probes:
+        p1, p2 = b, b + m
+        pbar = (p1 + p2) / 2
+        num = stats.norm.ppf(1 - a / 2) * math.sqrt(2 * pbar * (1 - pbar)) + stats.norm.ppf(
+            pw
+        ) * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
+        n = (num / m) ** 2
+        fractions.append(n % 1)
+    assert all(1e-6 < f < 1 - 1e-6 for f in fractions), fractions
+    assert any(f < 0.5 for f in fractions), fractions
+    source = notebooks.grade_cells(notebooks.read(PATH))["q1-tests"]["cell"].source
+    for probe in probes:
+        assert "({}, {}, {}, {}),".format(*probe) in source, probe
 
 
 @pytest.mark.parametrize("gid", sorted(HARD_CODED))

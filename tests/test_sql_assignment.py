@@ -3,12 +3,16 @@
 - Every autograded question fails each of its (at least two) plausible wrong queries, run through
   the real notebook with :func:`tpmlab.grading.notebooks.run`; where the public check is meant to
   name the typical mistake, its message says so, and otherwise the hidden tests (judged with the
-  answer key built from the solution) reject the result on Orbit's data.
+  answer key built from the solution) reject the result on Orbit's data, or, for a mistake
+  Orbit's data cannot show (question 7's ties between event times), on a small made-up database
+  (:func:`tpmlab.sql.grading.made_up_database`).
 - A query that types in the solution's results for Orbit passes every public check and the
-  hidden answer on Orbit, and fails the hidden answer on the re-seeded copy.
+  hidden answer on Orbit, and fails the hidden answer on the re-seeded copy (question 9's public
+  check already catches it on its made-up database).
 - Every solution and every wrong query gets the same pass/fail on SQLite and on PostgreSQL: the
   test cells are executed in-process against the answer key's data (Orbit and its re-seeded copy)
   in both databases, and the answers they record are judged with the same key, built on SQLite.
+  (The made-up databases of questions 7 and 9 are in-memory SQLite in both runs.)
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ SELECT COUNT(*) AS users FROM users WHERE platform = 'ios' AND channel = 'paid_s
 SELECT COUNT(*) AS users FROM events e JOIN users u ON u.user_id = e.user_id
    WHERE e.platform = 'ios' AND u.channel = 'paid_social' AND u.signup_date < '2025-04-01'
 """,
+        # 'iOS' as the question's text writes it: the data stores 'ios', so 0 users
+        """
+SELECT COUNT(*) AS users FROM users WHERE platform = 'iOS' AND channel = 'paid_social'
+   AND signup_date >= '2025-01-01' AND signup_date < '2025-04-01'
+""",
     ],
     "q2": [
         """
@@ -56,6 +65,11 @@ SELECT w.current_plan AS plan, COUNT(DISTINCT w.workspace_id) AS workspaces, COU
 SELECT s.plan AS plan, COUNT(DISTINCT w.workspace_id) AS workspaces, COUNT(DISTINCT u.user_id) AS users
    FROM workspaces w JOIN users u ON u.workspace_id = w.workspace_id
    LEFT JOIN subscriptions s ON s.workspace_id = w.workspace_id GROUP BY s.plan
+""",
+        # only the owner of each workspace: one user per workspace, an undercount
+        """
+SELECT w.current_plan AS plan, COUNT(*) AS workspaces, COUNT(u.user_id) AS users
+   FROM workspaces w JOIN users u ON u.user_id = w.owner_user_id GROUP BY w.current_plan
 """,
     ],
     "q3": [
@@ -156,6 +170,21 @@ WITH cohort AS (SELECT user_id, signup_at AS t1 FROM users WHERE signup_date >= 
           AND e.event_name = 'project_created' AND e.event_time >= s.t2),
    s4 AS (SELECT s.user_id FROM s3 s JOIN events e ON e.user_id = s.user_id
           AND e.event_name = 'task_created' AND e.event_time >= s.t3)
+   SELECT 1 AS step, 'signup' AS event_name, COUNT(*) AS users FROM cohort
+   UNION ALL SELECT 2, 'onboarding_complete', COUNT(*) FROM s2
+   UNION ALL SELECT 3, 'project_created', COUNT(*) FROM s3
+   UNION ALL SELECT 4, 'task_created', COUNT(*) FROM s4 ORDER BY step
+""",
+        # strictly after (>) the previous step instead of at or after (>=): Orbit's times never
+        # tie, so only the hidden made-up database with ties tells them apart
+        """
+WITH cohort AS (SELECT user_id, signup_at AS t1 FROM users WHERE signup_date >= '2025-02-01' AND signup_date < '2025-03-01'),
+   s2 AS (SELECT c.user_id, MIN(e.event_time) AS t2 FROM cohort c JOIN events e ON e.user_id = c.user_id
+          AND e.event_name = 'onboarding_complete' AND e.event_time > c.t1 GROUP BY c.user_id),
+   s3 AS (SELECT s.user_id, MIN(e.event_time) AS t3 FROM s2 s JOIN events e ON e.user_id = s.user_id
+          AND e.event_name = 'project_created' AND e.event_time > s.t2 GROUP BY s.user_id),
+   s4 AS (SELECT s.user_id FROM s3 s JOIN events e ON e.user_id = s.user_id
+          AND e.event_name = 'task_created' AND e.event_time > s.t3 GROUP BY s.user_id)
    SELECT 1 AS step, 'signup' AS event_name, COUNT(*) AS users FROM cohort
    UNION ALL SELECT 2, 'onboarding_complete', COUNT(*) FROM s2
    UNION ALL SELECT 3, 'project_created', COUNT(*) FROM s3
@@ -343,7 +372,9 @@ ORDER BY week
 
 # (question, index of the wrong query) -> words the learner must see from the PUBLIC check.
 TYPICAL_MESSAGES = {
+    ("q1", 3): "case-sensitive and Orbit stores values in lower case",
     ("q2", 0): "fan-out",
+    ("q2", 3): "one user per workspace, which undercounts",
     ("q4", 0): "IS NULL",
     ("q4", 1): "integer division",
     ("q5", 2): "counted events, not distinct users",
@@ -353,9 +384,13 @@ TYPICAL_MESSAGES = {
     ("q8", 0): "LEFT JOIN",
     ("q8", 1): "counted task events",
     ("q8", 2): "highest first",
+    ("q9", 0): "active on day N *or later* (>=)",
+    ("q9", 2): "Week 0 should be d1 = 0.5",
     ("q10", 0): "LEAD looks forward",
     ("q10", 1): "running total",
 }
+# (question, index of the wrong query) -> the hidden answer that must catch it (right on Orbit)
+CAUGHT_BY_PROBE = {("q7", 3): "HiddenTestFailed: 'made-up data with ties between steps' "}
 
 
 def answer_source(question: str, sql: str) -> str:
@@ -378,7 +413,7 @@ def test_every_question_has_two_or_more_wrong_queries():
     assert len(manual) == 1 and "Mark scheme" in manual[0]["cell"].source
 
 
-@pytest.mark.parametrize("k", [0, 1, 2])
+@pytest.mark.parametrize("k", range(max(map(len, WRONG.values()))))
 def test_wrong_queries_fail_in_the_notebook(orbit_db, k):
     """The k-th wrong query of every question, substituted all at once, fails every question."""
     answers = {q: answer_source(q, WRONG[q][k]) for q in QUESTIONS if k < len(WRONG[q])}
@@ -386,10 +421,10 @@ def test_wrong_queries_fail_in_the_notebook(orbit_db, k):
     for q in answers:
         r = results[f"{q}-tests"]
         assert not r.passed, f"{q}: wrong query {k} passed:\n{WRONG[q][k]}"
-        # a worded public check, or the hidden answer on Orbit's own data (never a crash)
-        assert r.error.startswith(("CheckFailed: ", "HiddenTestFailed: 'orbit' ")), (
-            f"{q} wrong {k} crashed: {r.error}"
-        )
+        # a worded public check, or the hidden answer on Orbit's own data (never a crash), or
+        # for a mistake Orbit's data cannot show, the hidden answer on a made-up database
+        expected = CAUGHT_BY_PROBE.get((q, k), ("CheckFailed: ", "HiddenTestFailed: 'orbit' "))
+        assert r.error.startswith(expected), f"{q} wrong {k}: {r.error}"
         words = TYPICAL_MESSAGES.get((q, k))
         if words:
             assert words in r.error, f"{q} wrong {k}: public message lacks {words!r}: {r.error}"
@@ -416,7 +451,9 @@ def hard_coded(result) -> str:
 
 def test_hard_coded_results_fail_on_the_reseeded_copy(orbit_engine):
     """Typing in the right numbers for Orbit passes the public checks and the answer on Orbit, but
-    not the answer on the re-seeded copy: the hidden tests catch it, question by question."""
+    not the answer on the re-seeded copy: the hidden tests catch it, question by question. (In
+    question 9 the public check already catches it: it also runs the query on a made-up database.)
+    """
     from tpmlab.sql.grading import run_learner_query
 
     nb = notebooks.read(PATH)
@@ -430,7 +467,12 @@ def test_hard_coded_results_fail_on_the_reseeded_copy(orbit_engine):
     results = notebooks.run(PATH, answers)
     for q in QUESTIONS:
         error = results[f"{q}-tests"].error
-        assert error.startswith("HiddenTestFailed: 'on a re-seeded copy' "), f"{q}: {error}"
+        expected = (
+            "CheckFailed: On a small made-up database"
+            if q == "q9"
+            else "HiddenTestFailed: 'on a re-seeded copy' "
+        )
+        assert error.startswith(expected), f"{q}: {error}"
 
 
 # ----------------------------------------------------------------- in-process, SQLite vs PostgreSQL

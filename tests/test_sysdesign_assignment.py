@@ -101,6 +101,13 @@ WRONG_B = {
 }
 
 
+# (wrong answers, question) -> words the public check's message must hold: it names the mistake
+PUBLIC_MESSAGES = {
+    ("wrong_a", "q4"): "220 ms, the mean",  # the mean returned as every percentile
+    ("wrong_b", "q4"): "that is in seconds",  # seconds, not milliseconds
+}
+
+
 @pytest.fixture(scope="module")
 def data_ready():
     """The assignment reads Orbit's default dataset (built by `make data`)."""
@@ -124,14 +131,18 @@ def test_released_version_fails_every_question(data_ready):
     assert all(not v.passed for v in res.values()), {k: v.passed for k, v in res.items()}
 
 
-@pytest.mark.parametrize("wrong", [WRONG_A, WRONG_B], ids=["wrong_a", "wrong_b"])
-def test_plausible_wrong_answers_fail(data_ready, wrong):
-    res = nbs.run(PATH, wrong)
+@pytest.mark.parametrize("name", ["wrong_a", "wrong_b"])
+def test_plausible_wrong_answers_fail(data_ready, name):
+    res = nbs.run(PATH, {"wrong_a": WRONG_A, "wrong_b": WRONG_B}[name])
     passed = [q for q in QUESTIONS if res[q].passed]
     assert not passed, f"wrong answers accepted for {passed}"
     # a worded public check or a hidden answer judged wrong, never a crash
     for q in QUESTIONS:
         assert res[q].error.startswith(("CheckFailed: ", "HiddenTestFailed: ")), (q, res[q].error)
+    for (run, q), words in PUBLIC_MESSAGES.items():
+        if run == name:
+            error = res[f"{q}_tests"].error
+            assert error.startswith("CheckFailed: ") and words in error, (q, error)
 
 
 # Wrong answers that pass every public check, so only the hidden answers can catch them: each
@@ -186,9 +197,21 @@ HIDDEN_ONLY = {
 }
 
 
-def test_hidden_answers_catch_what_the_public_checks_miss(data_ready):
-    res = nbs.run(PATH, {q: code for q, (code, _) in HIDDEN_ONLY.items()})
-    for q, (_, keys) in HIDDEN_ONLY.items():
+# More of them, in a second run (one answer cell per question and run)
+HIDDEN_ONLY_MORE = {
+    "q6": (  # the budget clipped at 0: right for June (not overspent), wrong when overspent
+        BUDGET.format(
+            body='return max(0.0, 1 - int((df["status"] >= 500).sum()) / ((1 - slo) * len(df)))'
+        ),
+        ["overspent: 10 5xx in 1,000, SLO 99.5%"],
+    ),
+}
+
+
+@pytest.mark.parametrize("cases", [HIDDEN_ONLY, HIDDEN_ONLY_MORE], ids=["run1", "run2"])
+def test_hidden_answers_catch_what_the_public_checks_miss(data_ready, cases):
+    res = nbs.run(PATH, {q: code for q, (code, _) in cases.items()})
+    for q, (_, keys) in cases.items():
         error = res[f"{q}_tests"].error
         assert error.startswith("HiddenTestFailed: "), (q, error)
         for key in keys:

@@ -7,8 +7,11 @@ every question at once, so three notebook runs cover three wrong answers per que
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from tpmlab.checks import CheckFailed, check_choice
 from tpmlab.course import EXERCISES
 from tpmlab.grading import notebooks
 
@@ -90,3 +93,37 @@ def test_wrong_answers_get_specific_public_feedback():
     assert "fractions between 0 and 1, not percentages" in errors["q3_platform_shares_tests"]
     assert "return the channel's name" in errors["q4_top_channel_tests"]
     assert "months like '2025-01'" in errors["q5_signups_per_month_tests"]
+
+
+def test_several_values_for_one_are_named_not_a_pandas_error():
+    """`mode()` is a Series even when one value is in it: the check says it should be one value
+    (it used to surface pandas' "The truth value of a Series is ambiguous" from check_choice)."""
+    results = notebooks.run(
+        WARMUP, {"q4_top_channel": _fn("top_channel", "users['channel'].mode()")}, released=True
+    )
+    error = results["q4_top_channel_tests"].error
+    assert error.startswith("CheckFailed: `top_channel(users)` should be one value"), error
+    assert "a pandas Series of 1 value(s)" in error and "mode()" in error, error
+    assert "ambiguous" not in error, error
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (
+            pd.Series(["organic", "partner"]),
+            "a pandas Series of 2 value(s): ['organic', 'partner']",
+        ),
+        (pd.DataFrame({"channel": ["organic"]}), "a pandas DataFrame (1 row(s) x 1 column(s))"),
+        (np.array(["organic"]), "a numpy array of 1 value(s)"),
+        (["organic"], "a list of 1 value(s)"),
+    ],
+    ids=["series", "dataframe", "array", "list"],
+)
+def test_check_choice_wants_one_value(value, words):
+    with pytest.raises(CheckFailed, match="should be one value") as failure:
+        check_choice(value, ["organic", "partner"], "top_channel(users)")
+    assert words in str(failure.value)
+    check_choice(np.str_("organic"), ["organic", "partner"], "top_channel(users)")  # one value
+    with pytest.raises(CheckFailed, match="it must be one of: 'organic', 'partner'"):
+        check_choice("paid", ["organic", "partner"], "top_channel(users)")

@@ -123,12 +123,48 @@ def check_range(value, low: float, high: float, name: str, hint: str = "") -> No
         raise CheckFailed(message)
 
 
+def _many_values(value) -> str:
+    """What ``value`` is, if it holds several values (a Series, DataFrame, array, list...), else
+    ``""``. Text and numpy scalars are one value."""
+    if isinstance(value, (str, bytes)):
+        return ""
+    kind = type(value).__name__
+    if kind == "DataFrame" and hasattr(value, "shape"):
+        rows, cols = value.shape
+        return f"a pandas DataFrame ({rows} row(s) x {cols} column(s))"
+    if getattr(value, "ndim", 0) or isinstance(value, (list, tuple, set, frozenset, dict)):
+        try:
+            items = list(value.values() if isinstance(value, dict) else value)
+        except TypeError:  # pragma: no cover - an unusual container
+            return f"a {kind}"
+        shown = ", ".join(repr(v) for v in items[:3]) + (", ..." if len(items) > 3 else "")
+        kind = {"Series": "pandas Series", "Index": "pandas Index", "ndarray": "numpy array"}.get(
+            kind, kind
+        )
+        return f"a {kind} of {len(items)} value(s): [{shown}]"
+    return ""
+
+
 def check_choice(value, choices: Iterable, name: str) -> None:
-    """Fail unless ``value`` is one of the allowed ``choices`` (for decision questions)."""
+    """Fail unless ``value`` is one of the allowed ``choices`` (for decision questions).
+
+    A Series, DataFrame, array or list (several values, even if only one is in it) fails with a
+    message saying so, never with pandas' "truth value ... is ambiguous"."""
     options = list(choices)
-    if value not in options:
+    many = _many_values(value)
+    if many:
+        raise CheckFailed(
+            f"`{name}` should be one value, but it is {many}. Return a single value: take it out "
+            "with `[0]` or `.iloc[0]`. (`mode()` returns a Series, because several values can tie "
+            "for most frequent; `value_counts().idxmax()` returns one.)"
+        )
+    try:
+        found = value in options
+    except (TypeError, ValueError):  # a value that cannot be compared with the options
+        found = False
+    if not found:
         listed = ", ".join(repr(c) for c in options)
-        raise CheckFailed(f"`{name}` is {value!r}; it must be one of: {listed}.")
+        raise CheckFailed(f"`{name}` is {value!r:.80}; it must be one of: {listed}.")
 
 
 class SolvedTryIt(AssertionError):

@@ -9,6 +9,8 @@ whose message says what differs and what to try.
 
 :func:`run_learner_query` runs a query string read-only with a time limit, and turns database
 errors (and a forgotten ``raise NotImplementedError()`` placeholder) into such messages.
+:func:`made_up_database` builds a tiny in-memory database with Orbit's schema, for probes whose
+answer is known by construction (ties between event times, activity on chosen days).
 The reference queries themselves live in the hidden tests of each assignment, never here.
 """
 
@@ -22,6 +24,7 @@ from decimal import Decimal
 from numbers import Number
 
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -34,6 +37,7 @@ __all__ = [
     "check_columns",
     "compare_results",
     "compare_to_reference",
+    "made_up_database",
     "normalise_sql",
     "run_learner_query",
     "self_check",
@@ -490,3 +494,61 @@ def self_check(
         return False
     print(f"✅ {name} returns the expected result ({len(got)} row(s)).")
     return True
+
+
+def made_up_database(
+    users: list[tuple[int, str]],
+    events: list[tuple[int, str, str]],
+) -> Engine:
+    """A tiny in-memory SQLite database with every Orbit table (empty) except these rows.
+
+    ``users`` holds ``(user_id, signup_at)`` and ``events`` holds ``(user_id, event_time,
+    event_name)``, times as ``'YYYY-MM-DD HH:MM:SS'`` (UTC), as Orbit stores them in SQLite. The
+    other columns get plain values: ``signup_date``/``event_date`` are the date part of the time,
+    every user is on the web, organic, owns a free workspace of their own (``workspace_id`` =
+    ``user_id``), and the events are numbered in the order given. Hidden tests and public checks
+    run a learner's query on it where Orbit's data cannot show a mistake (no ties in its times,
+    for example)."""
+    from tpmlab.data import schema
+
+    db = sa.create_engine("sqlite://", poolclass=sa.pool.StaticPool)
+    schema.metadata.create_all(db)
+    user_rows = [
+        {
+            "user_id": uid,
+            "signup_at": at,
+            "signup_date": at[:10],
+            "country": "US",
+            "platform": "web",
+            "channel": "organic",
+            "workspace_id": uid,
+            "is_workspace_owner": 1,
+        }
+        for uid, at in users
+    ]
+    workspace_rows = [
+        {"workspace_id": uid, "created_at": at, "owner_user_id": uid, "current_plan": "free"}
+        for uid, at in users
+    ]
+    event_rows = [
+        {
+            "event_id": i,
+            "user_id": uid,
+            "session_id": 1,
+            "event_time": at,
+            "event_date": at[:10],
+            "event_name": name,
+            "platform": "web",
+            "project_id": None,
+        }
+        for i, (uid, at, name) in enumerate(events, start=1)
+    ]
+    with db.begin() as conn:
+        for table, rows in [
+            ("workspaces", workspace_rows),
+            ("users", user_rows),
+            ("events", event_rows),
+        ]:
+            if rows:
+                conn.execute(schema.metadata.tables[table].insert(), rows)
+    return db
