@@ -9,7 +9,9 @@ only date arithmetic differs, the logic and the results are the same.
   step's first time (the right way).
 - ``FUNNEL_UNORDERED``: users who ever did each step, ignoring order (the tempting wrong way).
 - ``RETENTION_MATRIX``: weekly signup cohorts (weeks start on Monday) x weeks since signup
-  (``week_number`` 0 = days 0-6), share of the cohort active in that week.
+  (``week_number`` 0 = days 0-6), share of the cohort active in that week. A cell is kept only
+  when every member of the cohort has reached the end of that week in the data (so no cohort's
+  last column is a partly observed week), and a week with no active member shows 0, not a gap.
 - ``DAY7_RETENTION``: per signup week, the share of users active exactly 7 days after their
   signup date (cohorts up to 2025-06-23, whose day 7 is in the data).
 - ``MRR_BY_MONTH``: monthly recurring revenue at each month end (subscriptions active then).
@@ -95,24 +97,47 @@ def _retention_matrix(f) -> str:
     week = f["week_start"].format(col="signup_date")
     days = f["days_between"].format(a="d.event_date", b="c.signup_date")
     wn = f["intdiv"].format(a=days, b=7)
-    return f"""WITH cohort AS (
+    observed = f["days_between"].format(a="e.last_day", b="s.last_signup")
+    span = f["days_between"].format(a="MAX(event_date)", b="MIN(event_date)")
+    return f"""WITH RECURSIVE weeks(week_number) AS (
+  SELECT 0
+  UNION ALL
+  SELECT week_number + 1 FROM weeks
+  WHERE 7 * (week_number + 1) <= (SELECT {span} FROM events)
+),
+data_end AS (
+  SELECT MAX(event_date) AS last_day FROM events
+),
+cohort AS (
   SELECT user_id, signup_date, {week} AS cohort_week
   FROM users
 ),
 sizes AS (
-  SELECT cohort_week, COUNT(*) AS cohort_size FROM cohort GROUP BY cohort_week
+  SELECT cohort_week, COUNT(*) AS cohort_size, MAX(signup_date) AS last_signup
+  FROM cohort GROUP BY cohort_week
+),
+cells AS (
+  -- a cell is shown only when every member of the cohort has lived through the whole week:
+  -- the last signup's week ends on day 7 * week_number + 6, on or before the data's last day
+  SELECT s.cohort_week, s.cohort_size, w.week_number
+  FROM sizes s CROSS JOIN weeks w CROSS JOIN data_end e
+  WHERE 7 * w.week_number + 6 <= {observed}
 ),
 activity AS (
   SELECT DISTINCT d.user_id, c.cohort_week, {wn} AS week_number
   FROM (SELECT DISTINCT user_id, event_date FROM events) d
   JOIN cohort c ON c.user_id = d.user_id
+),
+active AS (
+  SELECT cohort_week, week_number, COUNT(*) AS active_users
+  FROM activity GROUP BY cohort_week, week_number
 )
-SELECT a.cohort_week, a.week_number, s.cohort_size,
-       COUNT(*) AS active_users,
-       1.0 * COUNT(*) / s.cohort_size AS retention
-FROM activity a JOIN sizes s ON s.cohort_week = a.cohort_week
-GROUP BY a.cohort_week, a.week_number, s.cohort_size
-ORDER BY a.cohort_week, a.week_number"""
+SELECT x.cohort_week, x.week_number, x.cohort_size,
+       COALESCE(a.active_users, 0) AS active_users,
+       1.0 * COALESCE(a.active_users, 0) / x.cohort_size AS retention
+FROM cells x
+LEFT JOIN active a ON a.cohort_week = x.cohort_week AND a.week_number = x.week_number
+ORDER BY x.cohort_week, x.week_number"""
 
 
 def _day7(f) -> str:

@@ -1,0 +1,181 @@
+"""Module 1's lessons (course/01-sql-analytics): the shared queries they use, and every number
+their text states, checked on Orbit's data (and on tiny hand-made tables where the edge cases of
+a query need exact answers).
+
+The PostgreSQL variants are marked ``postgres`` and need ``TPMLAB_PG_URL``; they skip locally.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine
+
+from tpmlab.data import queries
+
+# --------------------------------------------------------------------- tiny tables
+
+
+def _tiny(eng, users, events):
+    """Make ``users(user_id, signup_date)`` and ``events(user_id, event_date)`` in ``eng``."""
+    date = "TEXT" if eng.dialect.name == "sqlite" else "DATE"
+    with eng.begin() as conn:
+        for table in ("events", "users"):
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+        conn.exec_driver_sql(f"CREATE TABLE users (user_id INTEGER, signup_date {date})")
+        conn.exec_driver_sql(f"CREATE TABLE events (user_id INTEGER, event_date {date})")
+        for uid, day in users:
+            conn.exec_driver_sql(f"INSERT INTO users VALUES ({uid}, '{day}')")
+        for uid, day in events:
+            conn.exec_driver_sql(f"INSERT INTO events VALUES ({uid}, '{day}')")
+    return eng
+
+
+def _as_text(value):
+    return value.isoformat()[:10] if isinstance(value, dt.date) else str(value)[:10]
+
+
+@pytest.fixture(params=["sqlite", "duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def tiny_engine(request, tmp_path):
+    if request.param == "sqlite":
+        eng = create_engine(f"sqlite:///{tmp_path / 'tiny.sqlite'}")
+    elif request.param == "duckdb":
+        eng = create_engine(f"duckdb:///{tmp_path / 'tiny.duckdb'}")
+    else:
+        eng = create_engine(request.getfixturevalue("pg_database_url"))
+    yield request.param, eng
+    eng.dispose()
+
+
+# --------------------------------------------------------------------- 1.4 retention matrix
+
+# Data from Monday 6 January to Sunday 26 January 2025 (the data's last day).
+# Cohort of 6 Jan: users 1 (signs up Mon 6th) and 2 (Wed 8th); nobody comes back in week 1;
+# user 1 comes back on day 14 (20 Jan), inside week 2, which user 2 has not finished by the 26th.
+# Cohort of 13 Jan: user 3, back on day 8. Cohort of 20 Jan: user 4 signs up on the last day.
+TINY_USERS = [(1, "2025-01-06"), (2, "2025-01-08"), (3, "2025-01-13"), (4, "2025-01-26")]
+TINY_EVENTS = [
+    (1, "2025-01-06"),
+    (2, "2025-01-08"),
+    (1, "2025-01-20"),
+    (3, "2025-01-13"),
+    (3, "2025-01-21"),
+    (4, "2025-01-26"),
+]
+
+
+def test_retention_matrix_keeps_fully_observed_weeks_and_shows_zero_as_zero(tiny_engine):
+    """Fails on the old query: it showed the 6 Jan cohort's week 2 (0.5, one member still inside
+    it), dropped its week 1 (nobody active: a zero, not "the future"), and showed the 20 Jan
+    cohort's week 0 after one day of it."""
+    dialect, eng = tiny_engine
+    _tiny(eng, TINY_USERS, TINY_EVENTS)
+    got = pd.read_sql(queries.get("RETENTION_MATRIX", dialect), eng)
+    rows = [
+        (_as_text(r.cohort_week), int(r.week_number), int(r.cohort_size), int(r.active_users))
+        for r in got.itertuples()
+    ]
+    assert rows == [
+        ("2025-01-06", 0, 2, 2),
+        ("2025-01-06", 1, 2, 0),
+        ("2025-01-13", 0, 1, 1),
+        ("2025-01-13", 1, 1, 1),
+    ]
+    assert got["retention"].astype(float).tolist() == [1.0, 0.0, 1.0, 1.0]
+
+
+def test_retention_matrix_on_orbit_has_no_fake_collapse_on_its_diagonal(orbit_engine):
+    m = pd.read_sql(queries.RETENTION_MATRIX, orbit_engine)
+    last_day = pd.Timestamp("2025-06-30")
+    users = pd.read_sql("SELECT signup_date FROM users", orbit_engine)
+    users["signup_date"] = pd.to_datetime(users["signup_date"])
+    users["cohort_week"] = users["signup_date"] - pd.to_timedelta(
+        users["signup_date"].dt.dayofweek, unit="D"
+    )
+    last_signup = users.groupby(users["cohort_week"].dt.strftime("%Y-%m-%d"))["signup_date"].max()
+    for cohort, cells in m.groupby("cohort_week"):
+        weeks = cells["week_number"].tolist()
+        assert weeks == list(range(len(weeks))), f"{cohort}: a week is missing"
+        # the last shown week is fully observed for the cohort's last member, the next is not
+        end_of_last_week = last_signup[cohort] + pd.Timedelta(days=7 * weeks[-1] + 6)
+        assert end_of_last_week <= last_day < end_of_last_week + pd.Timedelta(days=7)
+    shown = m.set_index(["cohort_week", "week_number"])["retention"]
+    # the issue's two examples: the partly observed weeks (0.016 and 0.005) are gone
+    assert m[m.cohort_week == "2025-06-09"]["week_number"].max() == 1
+    assert shown[("2025-06-09", 1)] == pytest.approx(206 / 946)
+    assert m[m.cohort_week == "2025-05-12"]["week_number"].max() == 5
+    assert shown[("2025-05-12", 5)] == pytest.approx(99 / 870)
+    # the cohorts of 23 and 30 June have not finished even their first week
+    assert set(m.cohort_week) >= {"2025-06-16"}
+    assert not set(m.cohort_week) & {"2025-06-23", "2025-06-30"}
+
+
+# --------------------------------------------------------------------- 1.4 windows and calendar
+
+
+def _one(eng, sql):
+    return pd.read_sql(sql, eng).iloc[0, 0]
+
+
+def test_lesson_4_ties_frames_and_the_recursive_calendar(orbit_engine):
+    ranks = pd.read_sql(
+        """WITH counts AS (SELECT created_by AS user_id, COUNT(*) AS projects
+                           FROM projects GROUP BY created_by)
+           SELECT user_id, projects,
+                  ROW_NUMBER() OVER (ORDER BY projects DESC, user_id) AS rn,
+                  RANK() OVER (ORDER BY projects DESC) AS rk,
+                  DENSE_RANK() OVER (ORDER BY projects DESC) AS dr
+           FROM counts ORDER BY projects DESC, user_id LIMIT 5""",
+        orbit_engine,
+    )
+    # "Users 371 and 3133 both created 36 projects": 3/4, 3/3, 3/3, then 5 and 4
+    assert ranks.user_id.tolist()[2:4] == [371, 3133] and ranks.projects.tolist()[2:4] == [36, 36]
+    assert ranks.rn.tolist() == [1, 2, 3, 4, 5]
+    assert ranks.rk.tolist() == [1, 2, 3, 3, 5] and ranks.dr.tolist() == [1, 2, 3, 3, 4]
+    # "No user created two projects in the same second"
+    same_second = """SELECT COUNT(*) FROM (SELECT created_by, created_at FROM projects
+                     GROUP BY created_by, created_at HAVING COUNT(*) > 1) AS t"""
+    assert _one(orbit_engine, same_second) == 0
+    # "80 people signed up on 1 January": the default RANGE frame counts all of them
+    frames = pd.read_sql(
+        """SELECT COUNT(*) OVER (ORDER BY signup_date) AS default_frame,
+                  COUNT(*) OVER (ORDER BY signup_date, user_id
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rows_frame
+           FROM users ORDER BY signup_date, user_id LIMIT 4""",
+        orbit_engine,
+    )
+    assert frames.default_frame.tolist() == [80] * 4 and frames.rows_frame.tolist() == [1, 2, 3, 4]
+    # the recursive calendar has all 181 days, numbered 0..180, equal to the days with events;
+    # numbering French signup dates instead would give 177
+    calendar = pd.read_sql(
+        """WITH RECURSIVE calendar(day, day_no) AS (
+               SELECT MIN(event_date), 0 FROM events
+               UNION ALL
+               SELECT DATE(day, '+1 day'), day_no + 1 FROM calendar
+               WHERE day < (SELECT MAX(event_date) FROM events))
+           SELECT * FROM calendar ORDER BY day_no""",
+        orbit_engine,
+    )
+    expected = pd.date_range("2025-01-01", "2025-06-30").strftime("%Y-%m-%d").tolist()
+    assert calendar.day.tolist() == expected and calendar.day_no.tolist() == list(range(181))
+    assert _one(orbit_engine, "SELECT COUNT(DISTINCT event_date) FROM events") == 181
+    fr_days = "SELECT COUNT(DISTINCT signup_date) FROM users WHERE country = 'FR'"
+    assert _one(orbit_engine, fr_days) == 177
+
+
+def test_same_result_is_a_try_it_check_that_says_what_differs(orbit_engine, capsys, monkeypatch):
+    from tpmlab.checks import STRICT_TRY_IT, try_it
+    from tpmlab.sql.run import same_result
+
+    monkeypatch.delenv(STRICT_TRY_IT, raising=False)
+    ok = same_result(pd.DataFrame({"users": [920]}), orbit_engine)
+    right = "SELECT COUNT(*) AS users FROM users WHERE country = 'FR'"
+    assert ok(right) is True
+    assert try_it("q", right.replace("'FR'", "'DE'"), ok, hint="Filter on FR.") is False
+    out = capsys.readouterr().out
+    assert out.startswith("Not yet") and "expected 920" in out and "Filter on FR." in out
+    assert try_it("q", ..., ok, hint="Filter on FR.") is False
+    # a SQL string as the expected result is run on the same engine
+    assert same_result(right, orbit_engine)(right.replace("'FR'", "'F' || 'R'")) is True
