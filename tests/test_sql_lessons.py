@@ -8,6 +8,8 @@ The PostgreSQL variants are marked ``postgres`` and need ``TPMLAB_PG_URL``; they
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -179,3 +181,65 @@ def test_same_result_is_a_try_it_check_that_says_what_differs(orbit_engine, caps
     assert try_it("q", ..., ok, hint="Filter on FR.") is False
     # a SQL string as the expected result is run on the same engine
     assert same_result(right, orbit_engine)(right.replace("'FR'", "'F' || 'R'")) is True
+
+
+# --------------------------------------------------------------------- running a lesson
+
+LESSONS = Path(__file__).resolve().parents[1] / "course" / "01-sql-analytics"
+
+
+def run_lesson(name: str, answers: dict[str, str], probe: str) -> tuple[str, object]:
+    """Run lesson ``name`` with each Try-it placeholder line in ``answers`` (the exact line of
+    the released lesson) replaced by an answer, then ``probe`` (code whose last line is an
+    expression); return everything the lesson printed and the probe's value (via JSON)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = next(LESSONS.glob(f"{name}-*.ipynb"))
+    nb = nbformat.read(path, as_version=4)
+    for line, replacement in answers.items():
+        cells = [c for c in nb.cells if c.cell_type == "code" and line in c.source.splitlines()]
+        assert len(cells) == 1, f"{path.name}: the line {line!r} is not in exactly one cell"
+        cells[0].source = cells[0].source.replace(line, replacement)
+    *body, last = probe.strip().splitlines()
+    probe_code = "\n".join(["import json as _json", *body, f"print('PROBE' + _json.dumps({last}))"])
+    nb.cells.append(nbformat.v4.new_code_cell(probe_code))
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": path.parent}}
+    ).execute()
+    printed = "".join(
+        o.get("text", "") for c in nb.cells[:-1] if c.cell_type == "code" for o in c.outputs
+    )
+    probe_out = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    return printed, json.loads(probe_out.split("PROBE", 1)[1])
+
+
+def test_lesson_1_reindexes_to_the_calendar_and_its_try_it_ticks_only_when_right(orbit_engine):
+    """Fails on the old lesson: its 7-day average was a rolling mean of 177 rows (4 days have no
+    French signup), so around each missing day it averaged 8 calendar days."""
+    answer = 'my_sql = "SELECT COUNT(*) AS users FROM users WHERE country = :c AND platform = :p"'
+    printed, line = run_lesson(
+        "01",
+        {'my_sql = ...  # "SELECT COUNT(*) AS users FROM users WHERE ..." with :c and :p': answer},
+        """import matplotlib.dates as _mdates
+_avg = [l for l in ax.get_lines() if l.get_label() == "7-day average"][0]
+_x = _avg.get_xdata()
+_x = _mdates.num2date(_x) if isinstance(_x[0], float) else _x
+[[str(pd.Timestamp(d).date()) for d in _x], [None if v != v else float(v) for v in _avg.get_ydata()]]""",
+    )
+    assert "✅ my_sql: right." in printed
+    assert "177 rows for 181 days; no row on ['04 Jan', '17 Jan', '14 Feb', '22 May']" in printed
+    days, plotted = line
+    daily = pd.read_sql(
+        "SELECT signup_date, COUNT(*) AS n FROM users WHERE country = 'FR' GROUP BY signup_date",
+        orbit_engine,
+    ).set_index("signup_date")["n"]
+    calendar = pd.date_range("2025-01-01", "2025-06-30").strftime("%Y-%m-%d")
+    assert days == calendar.tolist()
+    # the average of the 7 calendar days ending on each day, a missing day counting 0
+    for i, day in enumerate(calendar):
+        if i < 6:
+            assert plotted[i] is None
+            continue
+        week = calendar[i - 6 : i + 1]
+        assert plotted[i] == pytest.approx(sum(int(daily.get(d, 0)) for d in week) / 7), day
