@@ -243,3 +243,102 @@ _x = _mdates.num2date(_x) if isinstance(_x[0], float) else _x
             continue
         week = calendar[i - 6 : i + 1]
         assert plotted[i] == pytest.approx(sum(int(daily.get(d, 0)) for d in week) / 7), day
+
+
+# --------------------------------------------------------------------- 1.2 foundations
+
+
+def test_lesson_2_numbers_joins_anti_joins_safe_division_and_time_zones(orbit_engine):
+    from zoneinfo import ZoneInfo
+
+    one = lambda sql: _one(orbit_engine, sql)  # noqa: E731
+    where = """SELECT COUNT(*) FROM workspaces AS w LEFT JOIN subscriptions AS s
+               ON s.workspace_id = w.workspace_id WHERE s.plan = 'pro'"""
+    on = """SELECT COUNT(*) FROM workspaces AS w LEFT JOIN subscriptions AS s
+            ON s.workspace_id = w.workspace_id AND s.plan = 'pro'"""
+    assert (one(where), one(on), one("SELECT COUNT(*) FROM workspaces")) == (844, 11811, 11810)
+    twice = """SELECT COUNT(*) FROM (SELECT workspace_id FROM subscriptions WHERE plan = 'pro'
+               GROUP BY workspace_id HAVING COUNT(*) = 2) AS t"""
+    assert one(twice) == 1
+    assert one("SELECT COUNT(*) FROM tasks") == 243_058
+    assert one("SELECT COUNT(*) FROM users") == 19_698
+    # the three anti-joins agree on a slice and on the whole table
+    for last in (10, 30, 100_000):
+        counts = {
+            one(
+                f"SELECT COUNT(*) FROM users AS u WHERE u.user_id <= {last} AND NOT EXISTS "
+                "(SELECT 1 FROM tasks AS t WHERE t.assignee_id = u.user_id)"
+            )
+            if last < 1000
+            else 7213,  # NOT EXISTS on all users takes minutes on SQLite: the lesson's point
+            one(
+                f"SELECT COUNT(*) FROM users AS u WHERE u.user_id <= {last} AND u.user_id NOT IN "
+                "(SELECT assignee_id FROM tasks WHERE assignee_id IS NOT NULL)"
+            ),
+            one(
+                "SELECT COUNT(*) FROM users AS u LEFT JOIN (SELECT DISTINCT assignee_id FROM "
+                f"tasks) AS a ON a.assignee_id = u.user_id WHERE u.user_id <= {last} "
+                "AND a.assignee_id IS NULL"
+            ),
+        }
+        assert len(counts) == 1, (last, counts)
+    # "664 workspaces have projects but no task"; AVG skips their NULL share
+    per_ws = pd.read_sql(
+        """SELECT p.workspace_id, COUNT(t.task_id) AS tasks,
+                  SUM(CASE WHEN t.status = 'done' THEN 1 ELSE 0 END) AS done
+           FROM projects AS p LEFT JOIN tasks AS t ON t.project_id = p.project_id
+           GROUP BY p.workspace_id""",
+        orbit_engine,
+    )
+    assert (per_ws.tasks == 0).sum() == 664
+    share = per_ws.done / per_ws.tasks.where(per_ws.tasks > 0)
+    assert share.mean() == pytest.approx(0.316665, abs=1e-6)
+    assert share.fillna(0).mean() == pytest.approx(0.287327, abs=1e-6)
+    # time zones: Tokyo's offset is +9 all year; Paris moves to +2 at 01:00 UTC on 30 March 2025
+    # and a fixed +1 is wrong for exactly the French events from then on (the data ends in June)
+    utc = dt.UTC
+    tokyo = {
+        dt.datetime(2025, m, 1, tzinfo=utc).astimezone(ZoneInfo("Asia/Tokyo")).utcoffset()
+        for m in range(1, 13)
+    }
+    assert tokyo == {dt.timedelta(hours=9)}
+    paris = ZoneInfo("Europe/Paris")
+    before = dt.datetime(2025, 3, 30, 0, 59, tzinfo=utc).astimezone(paris).utcoffset()
+    after = dt.datetime(2025, 3, 30, 1, 0, tzinfo=utc).astimezone(paris).utcoffset()
+    assert (before, after) == (dt.timedelta(hours=1), dt.timedelta(hours=2))
+    fr = pd.read_sql(
+        "SELECT e.event_time FROM events AS e JOIN users AS u ON u.user_id = e.user_id "
+        "WHERE u.country = 'FR'",
+        orbit_engine,
+    )
+    times = pd.to_datetime(fr.event_time).dt.tz_localize("UTC")
+    wrong = times.dt.tz_convert("Europe/Paris").dt.hour != (times + pd.Timedelta(hours=1)).dt.hour
+    assert len(times) == 29_661 and wrong.sum() == (times >= "2025-03-30 01:00:00+00:00").sum()
+    assert f"{wrong.mean():.1%}" == "75.8%"
+
+
+def test_lesson_2_try_its_tick_when_answered(orbit_engine):
+    released_1 = (
+        "try_1 = \"SELECT COUNT(*) AS unassigned FROM tasks WHERE status <> 'done' AND "
+        'assignee_id = NULL"'
+    )
+    printed, _ = run_lesson(
+        "02",
+        {
+            released_1: released_1.replace("= NULL", "IS NULL"),
+            "try_2 = ...  # a SQL string": 'try_2 = """SELECT COUNT(DISTINCT user_id) AS users '
+            "FROM events WHERE event_time >= '2025-02-01' AND event_time < '2025-02-08'\"\"\"",
+            "SELECT w.current_plan, SUM(s.mrr_usd) AS mrr_usd": "SELECT w.current_plan, "
+            "COALESCE(SUM(s.mrr_usd), 0) AS mrr_usd",
+            "LEFT JOIN subscriptions AS s ON s.workspace_id = w.workspace_id": "LEFT JOIN "
+            "subscriptions AS s ON s.workspace_id = w.workspace_id AND s.ended_at IS NULL",
+            "WHERE s.ended_at IS NULL": "",
+            "try_4 = ...  # WITH assignees AS (...) SELECT COUNT(*) AS users FROM users AS u "
+            "LEFT JOIN ...": 'try_4 = """WITH assignees AS (SELECT DISTINCT assignee_id FROM '
+            "tasks) SELECT COUNT(*) AS users FROM users AS u LEFT JOIN assignees AS a "
+            'ON a.assignee_id = u.user_id WHERE u.user_id <= 1000 AND a.assignee_id IS NULL"""',
+        },
+        "0",
+    )
+    for name in ("try_1", "try_2", "try_3", "try_4"):
+        assert f"✅ {name}: right." in printed, printed
