@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import create_engine
@@ -342,3 +343,99 @@ def test_lesson_2_try_its_tick_when_answered(orbit_engine):
     )
     for name in ("try_1", "try_2", "try_3", "try_4"):
         assert f"✅ {name}: right." in printed, printed
+
+
+# --------------------------------------------------------------------- 1.3 product metrics
+
+P90_SQL = """
+, ranked AS (
+    SELECT active_days, ROW_NUMBER() OVER (ORDER BY active_days) - 1 AS i,
+           COUNT(*) OVER () AS n
+    FROM june
+),
+pos AS (SELECT 0.9 * (MAX(n) - 1) AS h FROM ranked)
+SELECT lo.active_days + (pos.h - CAST(pos.h AS INTEGER)) * (hi.active_days - lo.active_days) AS p90
+FROM pos
+JOIN ranked AS lo ON lo.i = CAST(pos.h AS INTEGER)
+JOIN ranked AS hi ON hi.i = CAST(pos.h AS INTEGER) + 1
+"""
+
+
+def test_lesson_3_means_medians_percentiles_and_windows(orbit_engine):
+    june = pd.read_sql(
+        "SELECT user_id, COUNT(DISTINCT event_date) AS d FROM events "
+        "WHERE event_date >= '2025-06-01' AND event_date < '2025-07-01' GROUP BY user_id",
+        orbit_engine,
+    ).d
+    assert (june.sum(), len(june)) == (32_449, 6_672)
+    assert f"{june.sum() / 30 / len(june):.3f}" == "0.162" and f"{june.mean():.1f}" == "4.9"
+    assert june.median() == 2 and np.percentile(june, 90) == 14
+    assert f"{(june == 1).mean():.0%}" == "44%" and f"{(june <= 2).mean():.0%}" == "56%"
+    assert f"{(june >= 14).mean():.0%}" == "11%"
+    # the window-function percentiles equal PERCENTILE_CONT's definition (numpy's linear)
+    median_sql = (
+        ", ranked AS (SELECT active_days, ROW_NUMBER() OVER (ORDER BY active_days) - 1 AS i, "
+        "COUNT(*) OVER () AS n FROM june) SELECT AVG(1.0 * active_days) AS median FROM ranked "
+        "WHERE i IN ((n - 1) / 2, n / 2)"
+    )
+    june_cte = (
+        "WITH june AS (SELECT user_id, COUNT(DISTINCT event_date) AS active_days FROM events "
+        "WHERE event_date >= '2025-06-01' AND event_date < '2025-07-01' GROUP BY user_id)"
+    )
+    for values in ([3, 1, 2], [4, 1, 3, 2], list(june)):
+        rows = ", ".join(f"({i}, {v})" for i, v in enumerate(values))
+        cte = f"WITH june(user_id, active_days) AS (VALUES {rows})" if len(values) < 9 else june_cte
+        assert _one(orbit_engine, cte + median_sql) == pytest.approx(np.median(values))
+        if len(values) > 3:
+            assert _one(orbit_engine, cte + P90_SQL) == pytest.approx(np.percentile(values, 90))
+    assert _one(orbit_engine, "SELECT COUNT(*) FROM users WHERE signup_date = '2025-06-30'") == 155
+
+
+def test_conversion_window_queries_match_an_independent_count(orbit_engine):
+    users = pd.read_sql("SELECT user_id, signup_at, signup_date, platform FROM users", orbit_engine)
+    events = pd.read_sql(
+        "SELECT user_id, event_name, event_time FROM events WHERE event_name IN "
+        "('signup', 'onboarding_complete', 'project_created', 'task_created', 'invite_sent')",
+        orbit_engine,
+    )
+    events["event_time"] = pd.to_datetime(events["event_time"])
+    cohort = users[users.signup_date <= "2025-06-23"]
+    assert len(cohort) == 18_797
+    # activation: a task_created within 7 days (168 h) of signup_at
+    tasks = events[events.event_name == "task_created"].merge(cohort, on="user_id")
+    within = tasks[tasks.event_time <= pd.to_datetime(tasks.signup_at) + pd.Timedelta(days=7)]
+    expected = cohort.assign(activated=cohort.user_id.isin(within.user_id)).groupby("platform")
+    got = pd.read_sql(queries.ACTIVATION_7D, orbit_engine).set_index("platform")
+    assert got.users.to_dict() == expected.size().to_dict()
+    assert got.activated.to_dict() == expected.activated.sum().to_dict()
+    # the windowed ordered funnel, step by step in pandas
+    ev = events[events.user_id.isin(cohort.user_id)]
+    first = ev[ev.event_name == "signup"].groupby("user_id").event_time.min()
+    start, reached = first, [len(first)]
+    for step in queries.FUNNEL_STEPS[1:]:
+        e = ev[ev.event_name == step].join(start.rename("prev"), on="user_id", how="inner")
+        e = e.join(first.rename("t0"), on="user_id")
+        e = e[(e.event_time >= e.prev) & (e.event_time <= e.t0 + pd.Timedelta(days=7))]
+        start = e.groupby("user_id").event_time.min()
+        reached.append(len(start))
+    windowed = pd.read_sql(queries.FUNNEL_7D, orbit_engine).users.tolist()
+    assert windowed == reached == [18797, 14361, 7455, 6275, 2954]
+    unwindowed = pd.read_sql(queries.FUNNEL_ORDERED, orbit_engine).users.tolist()
+    assert all(w <= u for w, u in zip(windowed, unwindowed, strict=True))
+
+
+def test_lesson_3_try_its_tick_when_answered():
+    printed, _ = run_lesson(
+        "03",
+        {
+            "    WHERE event_date >= '2025-04-01' AND event_date < '2025-06-01'": "    WHERE "
+            "event_date >= '2025-05-01' AND event_date < '2025-06-01'",
+            "       / (SELECT COUNT(DISTINCT user_id) FROM events) AS stickiness": "       / "
+            "(SELECT COUNT(DISTINCT user_id) FROM events WHERE event_date >= '2025-05-01' "
+            "AND event_date < '2025-06-01') AS stickiness",
+            'try_2 = ...  # JUNE_DAYS + ", ranked AS (...), pos AS (...) SELECT ... AS p90 '
+            'FROM ..."': f"try_2 = JUNE_DAYS + {P90_SQL!r}",
+        },
+        "0",
+    )
+    assert "✅ try_1: right." in printed and "✅ try_2: right." in printed, printed

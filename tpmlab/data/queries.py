@@ -8,6 +8,11 @@ only date arithmetic differs, the logic and the results are the same.
 - ``FUNNEL_ORDERED``: users reaching each onboarding step, each step at or after the previous
   step's first time (the right way).
 - ``FUNNEL_UNORDERED``: users who ever did each step, ignoring order (the tempting wrong way).
+- ``FUNNEL_7D``: the ordered funnel with a 7-day conversion window: every step within 7 days
+  (168 hours) of the user's signup, for the users who signed up by 2025-06-23 (whose 7 days are
+  all in the data).
+- ``ACTIVATION_7D``: per signup platform, the share of users (signed up by 2025-06-23) with a
+  ``task_created`` event within 7 days of signing up.
 - ``RETENTION_MATRIX``: weekly signup cohorts (weeks start on Monday) x weeks since signup
   (``week_number`` 0 = days 0-6), share of the cohort active in that week. A cell is kept only
   when every member of the cohort has reached the end of that week in the data (so no cohort's
@@ -26,6 +31,7 @@ _FRAGMENTS = {
         "week_start": "DATE({col}, '-6 days', 'weekday 1')",
         "days_between": "CAST(julianday({a}) - julianday({b}) AS INTEGER)",
         "add_days": "DATE({col}, '+{n} days')",
+        "add_days_ts": "DATETIME({col}, '+{n} days')",
         "ts": "'{v}'",
         "date": "'{v}'",
         "intdiv": "({a}) / {b}",
@@ -34,6 +40,7 @@ _FRAGMENTS = {
         "week_start": "CAST(date_trunc('week', {col}) AS DATE)",
         "days_between": "({a} - {b})",
         "add_days": "({col} + {n})",
+        "add_days_ts": "({col} + INTERVAL '{n} days')",
         "ts": "TIMESTAMP '{v}'",
         "date": "DATE '{v}'",
         "intdiv": "({a}) / {b}",
@@ -42,6 +49,7 @@ _FRAGMENTS = {
         "week_start": "CAST(date_trunc('week', {col}) AS DATE)",
         "days_between": "CAST({a} - {b} AS INTEGER)",
         "add_days": "CAST({col} + INTERVAL {n} DAY AS DATE)",
+        "add_days_ts": "({col} + INTERVAL {n} DAY)",
         "ts": "TIMESTAMP '{v}'",
         "date": "DATE '{v}'",
         "intdiv": "({a}) // {b}",
@@ -77,6 +85,55 @@ def _funnel_ordered(f) -> str:
     return (
         "WITH " + ",\n".join(ctes) + "\n" + "\nUNION ALL\n".join(selects) + "\nORDER BY step_order"
     )
+
+
+#: Conversion window of FUNNEL_7D and ACTIVATION_7D, and the last signup date whose window
+#: ends inside the data (the data ends on 2025-06-30).
+CONVERSION_DAYS = 7
+LAST_FULL_WINDOW_SIGNUP = "2025-06-23"
+
+
+def _funnel_7d(f) -> str:
+    last = f["date"].format(v=LAST_FULL_WINDOW_SIGNUP)
+    ctes = [
+        "s1 AS (\n  SELECT e.user_id, MIN(e.event_time) AS t, MIN(e.event_time) AS t0\n"
+        "  FROM events e JOIN users u ON u.user_id = e.user_id\n"
+        f"  WHERE e.event_name = 'signup' AND u.signup_date <= {last}\n  GROUP BY e.user_id\n)"
+    ]
+    for i, step in enumerate(FUNNEL_STEPS[1:], start=2):
+        end = f["add_days_ts"].format(col="p.t0", n=CONVERSION_DAYS)
+        ctes.append(
+            f"s{i} AS (\n  SELECT e.user_id, MIN(e.event_time) AS t, MIN(p.t0) AS t0\n"
+            f"  FROM events e JOIN s{i - 1} p ON p.user_id = e.user_id\n"
+            f"  WHERE e.event_name = '{step}' AND e.event_time >= p.t AND e.event_time <= {end}\n"
+            "  GROUP BY e.user_id\n)"
+        )
+    selects = [
+        f"SELECT {i} AS step_order, '{s}' AS step, (SELECT COUNT(*) FROM s{i}) AS users"
+        for i, s in enumerate(FUNNEL_STEPS, start=1)
+    ]
+    return (
+        "WITH " + ",\n".join(ctes) + "\n" + "\nUNION ALL\n".join(selects) + "\nORDER BY step_order"
+    )
+
+
+def _activation_7d(f) -> str:
+    last = f["date"].format(v=LAST_FULL_WINDOW_SIGNUP)
+    end = f["add_days_ts"].format(col="u.signup_at", n=CONVERSION_DAYS)
+    return f"""WITH activated AS (
+  SELECT DISTINCT e.user_id
+  FROM events e JOIN users u ON u.user_id = e.user_id
+  WHERE e.event_name = 'task_created' AND e.event_time <= {end}
+)
+SELECT u.platform,
+       COUNT(*) AS users,
+       COUNT(a.user_id) AS activated,
+       1.0 * COUNT(a.user_id) / COUNT(*) AS activation_rate
+FROM users u
+LEFT JOIN activated a ON a.user_id = u.user_id
+WHERE u.signup_date <= {last}
+GROUP BY u.platform
+ORDER BY activation_rate DESC"""
 
 
 def _funnel_unordered(f) -> str:
@@ -194,6 +251,8 @@ _BUILDERS = {
     "DAU": _dau,
     "FUNNEL_ORDERED": _funnel_ordered,
     "FUNNEL_UNORDERED": _funnel_unordered,
+    "FUNNEL_7D": _funnel_7d,
+    "ACTIVATION_7D": _activation_7d,
     "RETENTION_MATRIX": _retention_matrix,
     "DAY7_RETENTION": _day7,
     "MRR_BY_MONTH": _mrr,
@@ -216,6 +275,8 @@ def get(name: str, dialect: str = "sqlite") -> str:
 DAU = get("DAU")
 FUNNEL_ORDERED = get("FUNNEL_ORDERED")
 FUNNEL_UNORDERED = get("FUNNEL_UNORDERED")
+FUNNEL_7D = get("FUNNEL_7D")
+ACTIVATION_7D = get("ACTIVATION_7D")
 RETENTION_MATRIX = get("RETENTION_MATRIX")
 DAY7_RETENTION = get("DAY7_RETENTION")
 MRR_BY_MONTH = get("MRR_BY_MONTH")
