@@ -439,3 +439,67 @@ def test_lesson_3_try_its_tick_when_answered():
         "0",
     )
     assert "✅ try_1: right." in printed and "✅ try_2: right." in printed, printed
+
+
+# --------------------------------------------------------------------- 1.5 performance
+
+
+def test_lesson_5_plans_shares_samples_and_the_colleagues_fan_out(orbit_engine):
+    import duckdb
+
+    from tpmlab.sql import explain
+
+    one = lambda sql: _one(orbit_engine, sql)  # noqa: E731
+    # "243,058 of Orbit's 690,745 events (35%)"
+    n_task = one("SELECT COUNT(*) FROM events WHERE event_name = 'task_created'")
+    n_all = one("SELECT COUNT(*) FROM events")
+    assert (n_task, n_all, f"{n_task / n_all:.0%}") == (243_058, 690_745, "35%")
+    share = "FROM events WHERE event_name = 'task_created'"
+    plan = lambda sql: explain(sql, orbit_engine)  # noqa: E731
+    assert "COVERING INDEX ix_events_event_name" in plan(f"SELECT COUNT(*) {share}")
+    fetches = plan(f"SELECT SUM(project_id) {share}")
+    assert "USING INDEX ix_events_event_name" in fetches and "COVERING" not in fetches
+    no_index = share.replace("events", "events NOT INDEXED")
+    assert plan(f"SELECT SUM(project_id) {no_index}").strip() == "SCAN events"
+    user_plan = plan("SELECT COUNT(*) FROM events WHERE user_id = 42")
+    assert "COVERING INDEX ix_events_user_id" in user_plan
+    # the scale table: n // 997 rows match user 123 (so the indexed lookup returns more rows)
+    assert [sum(1 for i in range(1, n + 1) if i % 997 == 123) for n in (1000, 10**6)] == [1, 1003]
+    # sampling users vs sampling events, and HyperLogLog, on June's events
+    june = pd.read_sql(  # noqa: F841 (read by duckdb below)
+        "SELECT event_id, user_id FROM events "
+        "WHERE event_date >= '2025-06-01' AND event_date < '2025-07-01'",
+        orbit_engine,
+    )
+    exact, users, events, hll = duckdb.sql(
+        "SELECT COUNT(DISTINCT user_id), "
+        "10 * COUNT(DISTINCT CASE WHEN user_id % 10 = 0 THEN user_id END), "
+        "10 * COUNT(DISTINCT CASE WHEN event_id % 10 = 0 THEN user_id END), "
+        "approx_count_distinct(user_id) FROM june"
+    ).fetchall()[0]
+    assert exact == 6672 and abs(users / exact - 1) < 0.02 and abs(hll / exact - 1) < 0.02
+    assert events > 5 * exact
+    # the colleague's query: 946 payments become 2,582 rows; about $64 instead of $32.47
+    window = "p.paid_at >= '2025-06-01' AND p.paid_at < '2025-07-01' AND p.status = 'succeeded'"
+    joined = f"FROM payments AS p JOIN users AS u ON u.workspace_id = p.workspace_id WHERE {window}"
+    assert one(f"SELECT COUNT(*) FROM payments AS p WHERE {window}") == 946
+    assert one(f"SELECT COUNT(*) {joined}") == 2582
+    assert round(one(f"SELECT AVG(p.amount_usd) {joined}")) == 64
+    assert one(f"SELECT AVG(amount_usd) FROM payments AS p WHERE {window}") == pytest.approx(
+        32.473573, abs=1e-6
+    )
+
+
+def test_lesson_5_try_its_tick_when_answered():
+    printed, _ = run_lesson(
+        "05",
+        {
+            "try_1 = slow  # rewrite me": 'try_1 = "SELECT COUNT(*) AS events FROM events WHERE '
+            "event_time >= '2025-03-03' AND event_time < '2025-03-04'\"",
+            "try_2 = colleague  # fix me": 'try_2 = "SELECT AVG(p.amount_usd) AS avg_payment '
+            "FROM payments AS p WHERE p.paid_at >= '2025-06-01' AND p.paid_at < '2025-07-01' "
+            "AND p.status = 'succeeded'\"",
+        },
+        "0",
+    )
+    assert "✅ try_1: right." in printed and "✅ try_2: right." in printed, printed
