@@ -37,7 +37,11 @@ def _tiny(eng, users, events):
 
 
 def _as_text(value):
-    return value.isoformat()[:10] if isinstance(value, dt.date) else str(value)[:10]
+    """A date (DuckDB, PostgreSQL) or its ISO text (SQLite) as 'YYYY-MM-DD'; anything else as str."""
+    if isinstance(value, dt.date):
+        return value.isoformat()[:10]
+    text = str(value)
+    return text[:10] if len(text) == 19 and text[10] in " T" else text
 
 
 @pytest.fixture(params=["sqlite", "duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -503,3 +507,55 @@ def test_lesson_5_try_its_tick_when_answered():
         "0",
     )
     assert "✅ try_1: right." in printed and "✅ try_2: right." in printed, printed
+
+
+# --------------------------------------------------------------------- dialects
+
+
+@pytest.fixture(scope="module")
+def small_orbit(tmp_path_factory):
+    from tpmlab.data.builder import build
+
+    return build(11, 0.04, tmp_path_factory.mktemp("sql-lessons-src"))
+
+
+@pytest.mark.parametrize(
+    "dialect", ["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_new_queries_give_the_same_answers_on_every_database(
+    dialect, small_orbit, tmp_path, request
+):
+    from tpmlab import data
+
+    url = (
+        f"duckdb:///{tmp_path / 'orbit.duckdb'}"
+        if dialect == "duckdb"
+        else request.getfixturevalue("pg_database_url")
+    )
+    data.load_into(url, small_orbit)
+    sqlite_eng, other = create_engine(f"sqlite:///{small_orbit}"), create_engine(url)
+    try:
+        for name in ("FUNNEL_7D", "ACTIVATION_7D", "RETENTION_MATRIX"):
+            a = pd.read_sql(queries.get(name, "sqlite"), sqlite_eng)
+            b = pd.read_sql(queries.get(name, dialect), other)
+            assert len(a) > 0 and a.shape == b.shape, name
+            for col in a.columns:
+                left, right = a[col].map(_as_text), b[col].map(_as_text)
+                if pd.api.types.is_numeric_dtype(a[col]):
+                    left, right = a[col].astype(float).round(9), b[col].astype(float).round(9)
+                assert left.tolist() == right.tolist(), (name, col)
+    finally:
+        sqlite_eng.dispose()
+        other.dispose()
+
+
+def test_lesson_4_try_it_ticks_when_answered():
+    wrong = "SELECT week, signups, LEAD(signups) OVER (ORDER BY week) AS prev_signups"
+    printed, matrix_weeks = run_lesson(
+        "04",
+        {wrong: wrong.replace("LEAD", "LAG")},
+        "matrix.groupby('cohort_week')['week_number'].max().tail(3).to_dict()",
+    )
+    assert "✅ try_1: right." in printed, printed
+    # the lesson's heatmap data is the fixed matrix: the last cohorts end on fully observed weeks
+    assert matrix_weeks == {"2025-06-02": 2, "2025-06-09": 1, "2025-06-16": 0}
