@@ -549,8 +549,23 @@ def autograde(
             worker.close()
         shutil.rmtree(work, ignore_errors=True)
     results.sort(key=lambda r: r.student)
-    course.write_review_log(assignment, [asdict(r) for r in results])
+    _write_log(course, assignment, results)
     return results
+
+
+def _write_log(course: Course, assignment: str, results: list[StudentResult]) -> None:
+    """Update the review log (what the class report reads) with this run's recorded results;
+    students this run did not touch (``--student``) keep their last entry, and a name with
+    nothing recorded (no submission) is not added."""
+    path = course.reports_dir() / f"{assignment}-autograde.json"
+    try:
+        rows = {row["student"]: row for row in json.loads(path.read_text())}
+    except (OSError, ValueError, KeyError, TypeError):
+        rows = {}
+    for r in results:
+        if r.recorded:
+            rows[r.student] = asdict(r)
+    course.write_review_log(assignment, [rows[s] for s in sorted(rows)])
 
 
 def _finish(

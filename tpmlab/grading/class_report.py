@@ -211,34 +211,55 @@ def question_table(course: Course, assignment: str, graded: list[str]) -> pd.Dat
     return frame
 
 
-def hand_grading(course: Course, assignment: str) -> tuple[list[dict], dict[str, list[str]]]:
-    """Per hand-graded question: graded, waiting and the students waiting; and student ->
-    questions whose hand grade was cleared by a changed resubmission and is still to do."""
-    from tpmlab.grading.report import grades_table, review_log
-
-    table = grades_table(course, assignment)
-    hand = table[~table["autograded"]]
-    names = titles(course, assignment)
+def _hand_states(course: Course, assignment: str) -> list[dict]:
+    """Every hand-graded item of every submission: "graded" (a person gave a score),
+    "waiting" (for a person), or "zero" (nothing to read: a blank answer, or a submission that
+    could not be graded, scored 0 without a person)."""
     rows = []
-    for gid, rows_of in hand.groupby("question"):
-        waiting = sorted(rows_of.loc[rows_of["needs_manual_grade"], "student"], key=natural_key)
+    with Gradebook(course.db_url, course.course_id) as gb:
+        for sub in gb.assignment_submissions(assignment):
+            for nb in sub.notebooks:
+                for grade in nb.grades:
+                    if grade.cell.cell_type == "code":
+                        continue
+                    if grade.needs_manual_grade:
+                        state = "waiting"
+                    elif grade.manual_score is not None:
+                        state = "graded"
+                    else:
+                        state = "zero"
+                    rows.append({"student": sub.student_id, "question": grade.name, "state": state})
+    return rows
+
+
+def hand_grading(course: Course, assignment: str) -> tuple[list[dict], dict[str, list[str]]]:
+    """Per hand-graded question: answers graded by a person, waiting (and who waits), scored 0
+    without a person; and student -> questions whose hand grade was cleared by a changed
+    resubmission and is still to do."""
+    from tpmlab.grading.report import review_log
+
+    names = titles(course, assignment)
+    states = _hand_states(course, assignment)
+    by_question: dict[str, list[dict]] = {}
+    for row in states:
+        by_question.setdefault(row["question"], []).append(row)
+    rows = []
+    for gid in sorted(by_question, key=natural_key):
+        items = by_question[gid]
+        count = Counter(r["state"] for r in items)
         rows.append(
             {
                 "question": gid,
                 "title": names.get(gid, readable_id(gid)),
-                "graded": int((~rows_of["needs_manual_grade"]).sum()),
-                "total": len(rows_of),
-                "waiting": waiting,
+                "graded": count["graded"],
+                "to_grade": count["graded"] + count["waiting"],
+                "zero": count["zero"],
+                "waiting": sorted(
+                    (r["student"] for r in items if r["state"] == "waiting"), key=natural_key
+                ),
             }
         )
-    rows.sort(key=lambda r: natural_key(r["question"]))
-    still = set(
-        zip(
-            hand.loc[hand["needs_manual_grade"], "student"],
-            hand.loc[hand["needs_manual_grade"], "question"],
-            strict=True,
-        )
-    )
+    still = {(r["student"], r["question"]) for r in states if r["state"] == "waiting"}
     redo = {}
     for student, entry in review_log(course, assignment).items():
         todo = [q for q in entry.get("manual_redo", []) if (student, q) in still]
@@ -327,6 +348,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.msg { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: .88em;
   white-space: pre-wrap; overflow-wrap: anywhere; }
 .warn { color: var(--warn); font-weight: 600; }
+.muted { color: var(--muted); }
 img.plot { max-width: 100%; height: auto; display: block; margin: .5em 0; }
 nav.toc a { margin-right: 1em; }
 @media print {
@@ -379,7 +401,7 @@ def render(course: Course, assignment: str) -> str:
     percents = [float(p) for p in graded["percent"] if p is not None and not pd.isna(p)]
     auto_max = float(graded["auto_max"].max()) if len(graded) else 0.0
     hand_max = float(students["hand_max"].max()) if len(students) else 0.0
-    hand_total = sum(r["total"] for r in hand_rows)
+    hand_total = sum(r["to_grade"] for r in hand_rows)
     hand_done = sum(r["graded"] for r in hand_rows)
     late = students[students["late_seconds"] > 0]
     flagged = students[(students["flags"].map(len) > 0) | students["status"].isin(NOT_GRADED)]
@@ -446,12 +468,14 @@ def render(course: Course, assignment: str) -> str:
                 )
                 + "</p>"
             )
+        by_hand = {r["question"]: r for r in hand_rows}
         rows = []
         for q in questions.itertuples():
+            h = by_hand.get(q.question, {})
             how = (
                 f"{100 * q.pass_rate:.0f}% pass"
                 if q.kind == "autograded"
-                else f"{q.graded} of {q.students} graded"
+                else f"{h.get('graded', 0)} of {h.get('to_grade', 0)} graded by hand"
             )
             failure = (
                 f"{e(q.failure)} <span class='muted'>({q.failure_count}×)</span>"
@@ -487,16 +511,29 @@ def render(course: Course, assignment: str) -> str:
         rows = [
             [
                 e(r["title"]),
-                e(f"{r['graded']} / {r['total']}"),
+                e(f"{r['graded']} / {r['to_grade']}"),
                 e(", ".join(r["waiting"]) or "nobody"),
+                e(str(r["zero"])),
             ]
             for r in hand_rows
         ]
         parts.append(
             f"<p>{hand_done} of {hand_total} hand-graded answers are graded; grade the rest in "
-            "the formgrader (Manual Grading), where each answer shows its mark scheme.</p>"
+            "the formgrader (Manual Grading), where each answer shows its mark scheme. A blank "
+            "answer, or a submission that could not be graded, scores 0 without waiting for "
+            "you (last column).</p>"
         )
-        parts.append(_table([("Question", ""), ("Graded", "num"), ("Waiting", "")], rows))
+        parts.append(
+            _table(
+                [
+                    ("Question", ""),
+                    ("Graded", "num"),
+                    ("Waiting", ""),
+                    ("Scored 0, nothing to read", "num"),
+                ],
+                rows,
+            )
+        )
     else:
         parts.append("<p>This assignment has no hand-graded questions.</p>")
     if redo:

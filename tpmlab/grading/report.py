@@ -47,12 +47,21 @@ def grades_table(course: Course, assignment: str) -> pd.DataFrame:
         "assignment",
         "notebook",
         "question",
+        "title",
         "score",
         "max_score",
         "needs_manual_grade",
         "autograded",
     ]
-    return pd.DataFrame(rows, columns=columns).sort_values(["student", "question"], kind="stable")
+    from tpmlab.grading.questions import natural_key, readable_id, titles
+
+    names = titles(course, assignment)
+    for row in rows:
+        row["title"] = names.get(row["question"], readable_id(row["question"]))
+    # q1, q2, ..., q10 (not q1, q10, q2)
+    return pd.DataFrame(rows, columns=columns).sort_values(
+        ["student", "question"], key=lambda s: s.map(natural_key), kind="stable"
+    )
 
 
 def review_log(course: Course, assignment: str) -> dict[str, dict]:
