@@ -400,7 +400,15 @@ def test_class_report_counts_what_it_says(day):
     ]
     assert order == sorted(order)
     assert "0 of 2 graded by hand" in questions  # alice and dave wrote a memo
-    assert "hidden test" in questions  # dave's q1: the judge's verdict
+    assert "Question 1: total signups (60% pass)" in questions  # bob (blank) and dave failed
+    assert "NameError: name 'growth' is not defined (1×)" in questions  # bob's q10
+    # dave's q1 failed in the hidden tests: the judge's verdict, never the hidden code
+    from tpmlab.grading.class_report import _failure_messages
+
+    dave = _failure_messages(course, ASSIGNMENT, ["dave"])
+    assert list(dave) == ["q1-tests"]
+    assert next(iter(dave["q1-tests"])).startswith("hidden test: ")
+    assert "answer(" not in str(dave) and "BEGIN HIDDEN" not in page
     hand = _text(page.split('id="hand"')[1].split('id="late"')[0])
     assert "alice, dave" in hand and "mallory" not in hand
     late = _text(page.split('id="late"')[1].split('id="flagged"')[0])
@@ -498,3 +506,25 @@ def test_resubmission_keeps_hand_grades_of_unchanged_answers(day, capsys):
     with Gradebook(course.db_url, course.course_id) as gb:
         alice = gb.find_student("alice")
         assert (alice.first_name, alice.last_name) == ("Alice", "Liddell")
+
+
+# ---- 12. the grading demo ----------------------------------------------------------------------
+def test_grade_demo_has_an_answer_to_grade_by_hand_and_a_late_submission(tmp_path, capsys):
+    from tpmlab.grading import demo
+
+    root = tmp_path / "demo"
+    assert demo.main(["00-warmup", "--students", "3", "--workers", "2", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "student003 (half, late): graded" in out
+    assert (
+        "hand grading, Question 6: your first question for Orbit: student001, student003 waiting"
+        in out
+    )
+    course = Course(root / "autograder")
+    with Gradebook(course.db_url, course.course_id) as gb:
+        assert gb.find_submission("00-warmup", "student003").total_seconds_late > 0
+        assert gb.find_submission("00-warmup", "student001").total_seconds_late == 0
+        grade = gb.find_grade("q6_first_question", "warmup", "00-warmup", "student001")
+        assert grade.needs_manual_grade
+    page = (course.reports_dir() / "00-warmup-report.html").read_text()
+    assert "student003" in _text(page.split('id="late"')[1].split('id="flagged"')[0])

@@ -8,7 +8,7 @@ from the network) that reads well in a browser and prints cleanly. Sections:
   median), mean and median share of the autograded points, hand grading done and waiting;
 - **Score distribution** of the graded submissions (% of autograded points);
 - **Questions**: every question by its title, in the notebook's order (q1, q2, ..., q10), with
-  its pass rate or mean score and the most common failure message, taken from the public checks
+  its pass rate or mean score and the two most common failure messages, taken from the public checks
   and the judge's verdicts in the autograded notebooks (an error raised inside a hidden test is
   named by its type only, so hidden test code never appears);
 - **Hand grading**: per hand-graded question, answers graded and waiting, who waits, and whose
@@ -187,7 +187,7 @@ def question_table(course: Course, assignment: str, graded: list[str]) -> pd.Dat
         autograded = bool(rows_of["autograded"].iloc[0])
         max_score = float(rows_of["max_score"].max())
         done = rows_of[~rows_of["needs_manual_grade"]]
-        common = failures.get(gid, Counter()).most_common(1)
+        common = failures.get(gid, Counter()).most_common(2)
         rows.append(
             {
                 "question": gid,
@@ -199,8 +199,8 @@ def question_table(course: Course, assignment: str, graded: list[str]) -> pd.Dat
                 "mean_score": float(done["score"].mean()) if len(done) else None,
                 "graded": len(done),
                 "waiting": int(rows_of["needs_manual_grade"].sum()),
-                "failure": common[0][0] if common else "",
-                "failure_count": common[0][1] if common else 0,
+                # the two most common messages, with how many students got each
+                "failures": common,
             }
         )
     frame = pd.DataFrame(rows)
@@ -309,6 +309,7 @@ def histogram(percents: list[float]) -> str:
     ax.set_xlim(0, 100)
     ax.set_xlabel("score (% of the autograded points)")
     ax.set_ylabel("students")
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return _png(fig)
@@ -477,10 +478,9 @@ def render(course: Course, assignment: str) -> str:
                 if q.kind == "autograded"
                 else f"{h.get('graded', 0)} of {h.get('to_grade', 0)} graded by hand"
             )
-            failure = (
-                f"{e(q.failure)} <span class='muted'>({q.failure_count}×)</span>"
-                if q.failure
-                else ""
+            failure = "<br>".join(
+                f"{e(message)} <span class='muted'>({count}×)</span>"
+                for message, count in q.failures
             )
             rows.append(
                 [
@@ -500,7 +500,7 @@ def render(course: Course, assignment: str) -> str:
                     ("Points", "num"),
                     ("Passed / graded", "num"),
                     ("Mean score", "num"),
-                    ("Most common failure", "msg"),
+                    ("Most common failures", "msg"),
                 ],
                 rows,
             )
@@ -593,9 +593,9 @@ def render(course: Course, assignment: str) -> str:
     for r in students.itertuples():
         hand = ""
         if r.hand_max:
-            hand = f"{_num(r.hand_score, 2)} / {_num(r.hand_max, 0)}" + (
-                f" ({r.hand_waiting} waiting)" if r.hand_waiting else ""
-            )
+            hand = f"{_num(r.hand_score, 2)} / {_num(r.hand_max, 0)}"
+            if r.hand_waiting:
+                hand = f"waiting ({r.hand_waiting}) / {_num(r.hand_max, 0)}"
         rows.append(
             [
                 e(r.student),
