@@ -450,7 +450,7 @@ def test_class_report_in_the_browser(day):
                 "Questions",
                 "Hand grading",
                 "Late submissions",
-                "Failed and flagged submissions",
+                "Flagged for review",
                 "All students",
                 "Progress across assignments",
             ):

@@ -13,7 +13,8 @@ from the network) that reads well in a browser and prints cleanly. Sections:
   named by its type only, so hidden test code never appears);
 - **Hand grading**: per hand-graded question, answers graded and waiting, who waits, and whose
   grade was cleared because a resubmission changed the answer;
-- **Late submissions** and **Failed and flagged submissions**, with reasons;
+- **Late submissions**, and the failed, missing and flagged submissions (**Flagged for review**),
+  with reasons;
 - **All students**, and **Progress across assignments** once several are graded.
 
 Students control their notebooks' outputs, names and messages: every string that comes from a
@@ -571,7 +572,7 @@ def render(course: Course, assignment: str) -> str:
     else:
         parts.append("<p>None.</p>")
 
-    parts.append('<h2 id="flagged">Failed and flagged submissions</h2>')
+    parts.append('<h2 id="flagged">Flagged for review</h2>')
     if len(flagged):
         rows = [
             [e(r.student), e(r.status), e("; ".join(r.flags)), e(r.reason)]
