@@ -489,7 +489,8 @@ def render(course: Course, assignment: str) -> str:
                     e(q.kind),
                     e(_num(q.max_score, 0)),
                     e(how),
-                    e(_num(q.mean_score, 2)),
+                    # a hand-graded mean only once a person has graded something
+                    e(_num(q.mean_score, 2) if q.kind == "autograded" or h.get("graded") else "–"),
                     failure,
                 ]
             )
