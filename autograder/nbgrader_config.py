@@ -43,7 +43,8 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Execute.timeout = 60
 c.Execute.kernel_name = "python3"
 
-# Feedback shows public checks and scores, never hidden test code (see tpmlab.grading.feedback).
+# Feedback shows public checks and scores, never hidden test code or mark schemes (see
+# tpmlab.grading.feedback).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
@@ -63,6 +64,8 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
+    # the mark scheme of each hand-graded answer, under it, for the formgrader (never in feedback)
+    "tpmlab.grading.markscheme.AddMarkSchemes",
 ]
 
 # A submission that deleted a test cell gets it back before grading (and is flagged for review).

@@ -55,10 +55,25 @@ class StudentResult:
     student: str
     status: str  # "graded", "skipped" (already graded), "failed"
     score: float = 0.0
-    max_score: float = 0.0
+    max_score: float = 0.0  # of the autograded items
     seconds: float = 0.0
+    hand_max_score: float = 0.0  # the points a person grades, on top of max_score
     flags: list[str] = field(default_factory=list)
     reason: str = ""
+    # hand-graded items whose grade and comment were kept (the answer did not change) and those
+    # whose hand grading must be redone (the answer changed, so the old grade was cleared)
+    hand_kept: list[str] = field(default_factory=list)
+    manual_redo: list[str] = field(default_factory=list)
+    # False when nothing at all was written to the gradebook for this student
+    recorded: bool = True
+    # for "skipped": the status of the run that graded it ("graded" or "failed")
+    previous: str = ""
+
+    @property
+    def failed(self) -> bool:
+        """Could not be graded: now, or in the run whose result was kept (an unchanged,
+        skipped submission that failed before has still failed)."""
+        return self.status == "failed" or (self.status == "skipped" and self.previous == "failed")
 
 
 def submission_hash(folder: Path) -> str:
@@ -164,6 +179,18 @@ class _Worker:
         self.kill()  # nothing a submission started may outlive its grading
 
 
+@dataclass
+class Recorded:
+    """What :func:`_record` wrote: the autograded score and maximum, and the hand-graded items
+    whose grades were kept or cleared."""
+
+    score: float
+    max_score: float
+    hand_max_score: float = 0.0
+    hand_kept: list[str] = field(default_factory=list)
+    manual_redo: list[str] = field(default_factory=list)
+
+
 def _record(
     course: Course,
     assignment: str,
@@ -171,13 +198,24 @@ def _record(
     private_db: Path | None,
     flags: list[str],
     timestamp,
-) -> tuple[float, float]:
+    answers: dict[tuple[str, str], str] | None = None,
+    previous_answers: dict[tuple[str, str], str] | None = None,
+) -> Recorded:
     """Write one student's grades into the course gradebook in one transaction.
 
     Grades come from the worker's private gradebook; when grading failed (``private_db`` is
-    None) every autograded item gets 0 and manual items wait for a human. Returns
-    (score, max_score) of the autograded items.
+    None) every autograded item gets 0, and so does every hand-graded item (there is no readable
+    answer for a person to grade; the failure and its reason are reported instead).
+
+    ``answers`` and ``previous_answers`` hold the text of each hand-graded answer ((notebook,
+    grade id) -> source) in this submission and in the one graded before. A hand grade (score,
+    extra credit, comment) given to the previous submission is kept when the answer is the
+    same, and cleared, to be graded again, when it changed (listed in ``manual_redo``). A
+    hand-graded answer that is blank or still the "YOUR ANSWER HERE" stub scores 0 without
+    waiting for a person.
     """
+    answers = answers or {}
+    previous_answers = previous_answers or {}
     private: dict[tuple[str, str], tuple] = {}
     comments: dict[tuple[str, str], str | None] = {}
     if private_db is not None:
@@ -189,11 +227,11 @@ def _record(
                     private[(nb.name, grade.name)] = (grade.auto_score, grade.needs_manual_grade)
                 for comment in nb.comments:
                     comments[(nb.name, comment.name)] = comment.auto_comment
-    score = max_score = 0.0
+    out = Recorded(0.0, 0.0)
     with Gradebook(course.db_url, course.course_id) as gb:
         db = gb.db
         try:
-            gb.update_or_create_student(student)
+            gb.update_or_create_student(student)  # no names given: the roster's stay
             old = (
                 db.query(SubmittedAssignment)
                 .filter(
@@ -202,7 +240,9 @@ def _record(
                 )
                 .one_or_none()
             )
+            hand_grades: dict[tuple[str, str], dict] = {}
             if old is not None:
+                hand_grades = _hand_grades(old)
                 for nb in list(old.notebooks):
                     for row in list(nb.grades) + list(nb.comments):
                         db.delete(row)
@@ -218,28 +258,53 @@ def _record(
                 for notebook in submission.assignment.notebooks:
                     snb = SubmittedNotebook(notebook=notebook, assignment=submission)
                     snb.flagged = bool(flags)
+                    kept_comments: dict[str, str] = {}
                     for cell in notebook.grade_cells:
-                        auto, needs_manual = private.get((notebook.name, cell.name), (None, True))
+                        where = (notebook.name, cell.name)
+                        auto, needs_manual = private.get(where, (None, True))
                         autograded = cell.cell_type == "code" and not _is_solution(notebook, cell)
-                        if private_db is None or (autograded and auto is None):
-                            # not graded (failure, or the notebook was missing): 0, unless a human
-                            # must grade it anyway
-                            auto = 0.0 if autograded else None
-                            needs_manual = not autograded
+                        manual = extra = None
+                        if (
+                            private_db is None
+                            or where not in private
+                            or (autograded and auto is None)
+                        ):
+                            # not graded (a failure, or the notebook was missing): 0
+                            auto, needs_manual = 0.0, False
+                        elif not autograded and _blank_answer(answers.get(where)):
+                            auto, needs_manual = 0.0, False  # nothing written: nothing to read
+                        old_hand = hand_grades.get(where)
+                        if old_hand and not autograded:
+                            same = where in answers and answers[where] == previous_answers.get(
+                                where
+                            )
+                            if same and private_db is not None:
+                                manual, extra = old_hand["manual_score"], old_hand["extra_credit"]
+                                needs_manual = manual is None and bool(needs_manual)
+                                if old_hand["comment"]:
+                                    kept_comments[cell.name] = old_hand["comment"]
+                                out.hand_kept.append(cell.name)
+                            else:
+                                out.manual_redo.append(cell.name)
                         Grade(
                             cell_id=cell.id,
                             notebook=snb,
                             auto_score=auto,
+                            manual_score=manual,
+                            extra_credit=extra,
                             needs_manual_grade=bool(needs_manual),
                         )
                         if autograded:
-                            score += auto or 0.0
-                            max_score += cell.max_score
+                            out.score += auto or 0.0
+                            out.max_score += cell.max_score
+                        else:
+                            out.hand_max_score += cell.max_score
                     for cell in list(notebook.solution_cells) + list(notebook.task_cells):
                         Comment(
                             cell_id=cell.id,
                             notebook=snb,
                             auto_comment=comments.get((notebook.name, cell.name)),
+                            manual_comment=kept_comments.get(cell.name),
                         )
                     for cell in notebook.task_cells:
                         Grade(cell_id=cell.id, notebook=snb, needs_manual_grade=True)
@@ -250,7 +315,51 @@ def _record(
         except Exception:
             db.rollback()
             raise
-    return score, max_score
+    return out
+
+
+def _hand_grades(submission) -> dict[tuple[str, str], dict]:
+    """(notebook, grade id) -> the hand grade (score, extra credit, comment) a person gave in
+    a submission already in the gradebook, for every item a person graded or commented on."""
+    out = {}
+    for nb in submission.notebooks:
+        comments = {c.name: c.manual_comment for c in nb.comments}
+        for grade in nb.grades:
+            comment = comments.get(grade.name)
+            if grade.manual_score is not None or grade.extra_credit or comment:
+                out[(nb.name, grade.name)] = {
+                    "manual_score": grade.manual_score,
+                    "extra_credit": grade.extra_credit,
+                    "comment": comment,
+                }
+    return out
+
+
+STUB = "YOUR ANSWER HERE"
+
+
+def _blank_answer(text: str | None) -> bool:
+    """A written answer with nothing in it: empty, or still the student version's stub."""
+    return text is not None and text.strip() in ("", STUB)
+
+
+def hand_graded_answers(folder: Path) -> dict[tuple[str, str], str]:
+    """(notebook name, grade id) -> the text of every hand-graded answer in the notebooks of
+    ``folder`` (a submission or its autograded copy); unreadable notebooks give nothing."""
+    import nbformat
+
+    from tpmlab.grading.markscheme import is_hand_graded
+
+    out = {}
+    for path in sorted(Path(folder).glob("*.ipynb")):
+        try:
+            nb = nbformat.read(str(path), as_version=4)
+        except Exception:  # a corrupt notebook is flagged and explained elsewhere
+            continue
+        for cell in nb.cells:
+            if is_hand_graded(cell):
+                out[(path.stem, cell.metadata["nbgrader"]["grade_id"])] = cell.source.strip()
+    return out
 
 
 def _is_solution(notebook, cell) -> bool:
@@ -304,7 +413,13 @@ def autograde(
         src = course.submitted_dir(student, assignment)
         if not src.exists():
             results.append(
-                StudentResult(student, "failed", reason="no submission", flags=["missing"])
+                StudentResult(
+                    student,
+                    "failed",
+                    reason=f"no submission: {src} does not exist",
+                    flags=["missing"],
+                    recorded=False,
+                )
             )
             continue
         unsafe_files = [
@@ -331,14 +446,16 @@ def autograde(
         if refusal:
             flag, why = refusal
             flags = [flag, *collect_flags(course, student, assignment)]
-            _, max_score = _record(course, assignment, student, None, flags, None)
+            recorded = _record(course, assignment, student, None, flags, None)
             results.append(
                 StudentResult(
                     student,
                     "failed",
-                    max_score=max_score,
+                    max_score=recorded.max_score,
+                    hand_max_score=recorded.hand_max_score,
                     flags=flags,
                     reason=f"not graded: {why}",
+                    manual_redo=recorded.manual_redo,
                 )
             )
             continue
@@ -350,8 +467,12 @@ def autograde(
                     "skipped",
                     score=marker.get("score", 0.0),
                     max_score=marker.get("max_score", 0.0),
+                    hand_max_score=marker.get("hand_max_score", 0.0),
                     flags=marker.get("flags", []),
                     reason=marker.get("reason", ""),
+                    manual_redo=marker.get("manual_redo", []),
+                    previous=marker.get("status")
+                    or ("failed" if {"error", "timeout"} & set(marker.get("flags", [])) else ""),
                 )
             )
             continue
@@ -432,8 +553,23 @@ def autograde(
             worker.close()
         shutil.rmtree(work, ignore_errors=True)
     results.sort(key=lambda r: r.student)
-    course.write_review_log(assignment, [asdict(r) for r in results])
+    _write_log(course, assignment, results)
     return results
+
+
+def _write_log(course: Course, assignment: str, results: list[StudentResult]) -> None:
+    """Update the review log (what the class report reads) with this run's recorded results;
+    students this run did not touch (``--student``) keep their last entry, and a name with
+    nothing recorded (no submission) is not added."""
+    path = course.reports_dir() / f"{assignment}-autograde.json"
+    try:
+        rows = {row["student"]: row for row in json.loads(path.read_text())}
+    except (OSError, ValueError, KeyError, TypeError):
+        rows = {}
+    for r in results:
+        if r.recorded:
+            rows[r.student] = asdict(r)
+    course.write_review_log(assignment, [rows[s] for s in sorted(rows)])
 
 
 def _finish(
@@ -448,7 +584,9 @@ def _finish(
         reason = "the submission ran past the per-student time limit"
     elif code != 0 or not produced.exists():
         flags.append("error")
-        reason = "nbgrader could not grade it: " + _explain(log)
+        reason = "nbgrader could not grade it: " + (
+            _misnamed(course, assignment, src) or _explain(log)
+        )
     ok = not flags
     flags += review_submission(course, assignment, src)
     flags += collect_flags(course, student, assignment)
@@ -461,18 +599,28 @@ def _finish(
 
         flags += runtime_flags(produced)
     timestamp = course.submission_timestamp(student, assignment)
-    score, max_score = _record(
-        course, assignment, student, private_db if ok else None, flags, timestamp
-    )
     dest = course.autograded_dir(student, assignment)
+    recorded = _record(
+        course,
+        assignment,
+        student,
+        private_db if ok else None,
+        flags,
+        timestamp,
+        answers=hand_graded_answers(produced) if ok else {},
+        previous_answers=hand_graded_answers(dest) if dest.exists() else {},
+    )
     if not ok:
         produced.mkdir(parents=True, exist_ok=True)
     marker = {
         "hash": submission_hash(src),
-        "score": score,
-        "max_score": max_score,
+        "status": "graded" if ok else "failed",
+        "score": recorded.score,
+        "max_score": recorded.max_score,
+        "hand_max_score": recorded.hand_max_score,
         "flags": flags,
         "reason": reason,
+        "manual_redo": recorded.manual_redo,
         "seconds": round(seconds, 3),
         "sandboxed": sandboxed,
     }
@@ -484,29 +632,76 @@ def _finish(
     return StudentResult(
         student,
         "graded" if ok else "failed",
-        score=score,
-        max_score=max_score,
+        score=recorded.score,
+        max_score=recorded.max_score,
+        hand_max_score=recorded.hand_max_score,
         seconds=seconds,
         flags=flags,
         reason=reason,
+        hand_kept=recorded.hand_kept,
+        manual_redo=recorded.manual_redo,
     )
 
 
-GENERIC = ("see the the above traceback", "error processing assignment", "NbGraderException")
+def _misnamed(course, assignment: str, folder: Path) -> str | None:
+    """What to do when the submission's notebooks do not carry the assignment's names (a
+    ``-Copy1`` or a browser's ``(1)``): nbgrader then finds nothing to grade."""
+    expected = course.source_notebooks(assignment)
+    present = sorted(p.name for p in folder.glob("*.ipynb"))
+    missing = [name for name in expected if name not in present]
+    if not missing:
+        return None
+    found = [name for name in present if name not in expected]
+    want = ", ".join(missing)
+    if not found:
+        return f"the submission has no notebook named {want}: ask the student to hand it in"
+    return (
+        f"the notebook must be named {want} but the submission has {', '.join(found)}: rename "
+        f"it to {want} in {folder} (or collect again, which renames a lone misnamed notebook) "
+        "and run autograde again"
+    )
+
+
+# nbgrader's closing summary lines, which name no cause
+GENERIC = ("above traceback", "error processing assignment", "please see the error log")
 
 
 def _explain(log: str) -> str:
-    """The most specific error line of a worker's log (not nbgrader's generic summary)."""
-    errors = [
-        line.strip()
-        for line in log.splitlines()
-        if re.search(r"\w+(Error|Exception|Exit)\b", line)
-        and not any(g.lower() in line.lower() for g in GENERIC)
-    ]
-    if errors:
-        return errors[-1][:300]
+    """The most specific error line of a worker's log: the exception nbgrader's traceback ends
+    with, not its closing summary ("Please see the above traceback...", which is all that
+    nbgrader's own exception says)."""
     lines = [line.strip() for line in log.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no details"
+    useful = [line for line in lines if not any(g in line.lower() for g in GENERIC)]
+    errors = [line for line in useful if re.search(r"\w+(Error|Exception|Exit)\b", line)]
+    if errors:
+        # "nbgrader.converters.base.NbGraderException: No notebooks found" -> the message
+        return re.sub(r"^[\w.]*NbGraderException:\s*", "", errors[-1])[:300]
+    return (useful or lines or ["no details"])[-1][:300]
+
+
+def summary(results: list[StudentResult]) -> tuple[str, int]:
+    """The closing line of an autograde run and the exit status ``tpmlab-grade autograde``
+    returns (documented in the grading guide):
+
+    - 0: every student has a recorded result (a broken, hostile or refused submission is
+      recorded as 0 with its reason and counts as failed: that is a result, not a failed run);
+    - 3: some student has no recorded result at all (named, for example, with ``--student``
+      but without a submission, or grading itself broke before the gradebook was written).
+    """
+    graded = sum(r.status == "graded" for r in results)
+    unchanged = sum(r.status == "skipped" and not r.failed for r in results)
+    failed = sum(r.failed and r.recorded for r in results)
+    not_graded = sum(not r.recorded for r in results)
+    line = (
+        f"{len(results)} submissions: {graded} graded, {unchanged} unchanged, {failed} failed "
+        f"(recorded as 0 with a reason), {not_graded} not graded"
+    )
+    redo = [r for r in results if r.manual_redo and r.status != "skipped"]
+    if redo:
+        line += "\nhand grading to redo (the answer changed since it was graded): " + "; ".join(
+            f"{r.student} ({', '.join(r.manual_redo)})" for r in redo
+        )
+    return line, (3 if not_graded else 0)
 
 
 class _NoBar:

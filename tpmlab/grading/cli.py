@@ -12,6 +12,10 @@ A thin layer over nbgrader for the whole loop::
 ``--course DIR`` selects another nbgrader course folder, ``--db URL`` another gradebook (for
 example PostgreSQL); both default to ``autograder/`` and its SQLite gradebook.
 
+Exit status: 0 when the command did its job; 2 for a wrong assignment name or a command that
+cannot run (the message says what exists or what to do); ``autograde`` exits 3 when some student
+has no recorded result at all (see the grading guide, "Exit status").
+
 ``autograde`` runs every student's kernel in a bubblewrap sandbox (see
 ``autograder/SECURITY.md``) and refuses to grade on a machine where it cannot, unless
 ``--unsafe`` is given.
@@ -39,6 +43,38 @@ def _roster(path: str | None):
         return read_roster(path)
     except TPMLabError as exc:
         raise SystemExit(f"tpmlab-grade: {exc}") from None
+
+
+def _check_assignment(parser, course: Course, assignment: str, *, graded: bool) -> None:
+    """Stop with exit status 2 and a list of what exists when ``assignment`` is not one of the
+    course's (or, with ``graded``, has nothing in the gradebook yet); never a traceback."""
+    try:
+        known = course.assignments()
+    except OSError:
+        known = []
+    if assignment not in known:
+        parser.exit(
+            2,
+            f"tpmlab-grade: there is no assignment {assignment!r} in {course.source_root}. "
+            f"Assignments: {', '.join(known) or 'none'}.\n",
+        )
+    if graded:
+        from nbgrader.api import Gradebook
+
+        try:
+            with Gradebook(course.db_url, course.course_id) as gb:
+                names = {a.name for a in gb.assignments}
+                count = len(gb.assignment_submissions(assignment)) if assignment in names else 0
+                done = sorted(a.name for a in gb.assignments if gb.assignment_submissions(a.name))
+        except Exception as exc:  # no gradebook yet, or one that cannot be opened
+            parser.exit(2, f"tpmlab-grade: cannot read the gradebook {course.db_url}: {exc}\n")
+        if not count:
+            parser.exit(
+                2,
+                f"tpmlab-grade: nothing of {assignment!r} is graded yet: run `tpmlab-grade "
+                f"autograde {assignment}` first. Graded assignments: {', '.join(done) or 'none'}."
+                "\n",
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,13 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     course = Course(args.course, args.db)
 
+    if args.command in ("autograde", "feedback", "export", "report"):
+        _check_assignment(parser, course, args.assignment, graded=args.command != "autograde")
+
     if args.command == "collect":
         from tpmlab.grading.collect import collect
 
         report = collect(course, args.assignment, args.source, _roster(args.roster))
         print("\n".join(report.lines()))
     elif args.command == "autograde":
-        from tpmlab.grading.autograde import autograde
+        from tpmlab.grading.autograde import autograde, summary
         from tpmlab.grading.sandbox import SandboxUnavailable
 
         if args.unsafe:
@@ -115,14 +154,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         except SandboxUnavailable as exc:
             parser.exit(2, f"tpmlab-grade: {exc}\n")
-        for r in results:
-            flags = f"  flags: {'; '.join(r.flags)}" if r.flags else ""
-            print(f"{r.student:<24} {r.status:<8} {r.score:g}/{r.max_score:g}{flags}")
-        failed = [r for r in results if r.status == "failed"]
-        print(
-            f"{len(results)} submissions: {len(results) - len(failed)} graded or unchanged, "
-            f"{len(failed)} could not be graded (scored 0 and flagged)."
-        )
+        print(_result_lines(results))
+        line, status = summary(results)
+        print(line)
+        return status
     elif args.command == "feedback":
         from tpmlab.grading.feedback import generate_feedback
 
@@ -134,10 +169,34 @@ def main(argv: list[str] | None = None) -> int:
         for path in export(course, args.assignment):
             print(path)
     elif args.command == "report":
-        from tpmlab.grading.report import class_report
+        from tpmlab.grading.class_report import class_report
 
         print(class_report(course, args.assignment))
     return 0
+
+
+def _result_lines(results) -> str:
+    """One line per student: status, autograded score, and the total with hand-graded points."""
+    lines = []
+    for r in results:
+        status = "failed" if r.failed else r.status
+        text = f"{r.student:<24} {status:<8} {_score_text(r.score, r.max_score, r.hand_max_score)}"
+        if r.flags:
+            text += f"  flags: {'; '.join(r.flags)}"
+        if r.reason:
+            text += f"  reason: {r.reason}"
+        lines.append(text)
+    return "\n".join(lines)
+
+
+def _score_text(score: float, auto_max: float, hand_max: float) -> str:
+    """``32/32 (autograded; 36 total with 4 hand-graded points)``."""
+    if not hand_max:
+        return f"{score:g}/{auto_max:g} (autograded)"
+    total = auto_max + hand_max
+    return (
+        f"{score:g}/{auto_max:g} (autograded; {total:g} total with {hand_max:g} hand-graded points)"
+    )
 
 
 if __name__ == "__main__":

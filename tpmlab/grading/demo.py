@@ -2,9 +2,12 @@
 
 ``make grade-demo`` (``python -m tpmlab.grading.demo [ASSIGNMENT] [--students N]``) builds a
 throwaway course in ``build/grade-demo/`` with N submissions of the assignment (full solutions,
-blank copies and half-done ones, in turn), then runs the whole instructor loop on it: autograde,
-feedback, export, class report. Instructors use it to see the workflow before their class does;
-the grading benchmark uses the same submissions.
+blank copies and half-done ones, in turn; the full and half-done ones also write the
+hand-graded answers, so there is something to grade by hand), gives the assignment a due date
+and makes the last submission late, then runs the whole instructor loop on it: autograde,
+feedback, export, class report, and says which answers wait for hand grading in the formgrader.
+Instructors use it to see the workflow before their class does; the grading benchmark uses the
+same submissions.
 """
 
 from __future__ import annotations
@@ -44,13 +47,36 @@ def make_course(root: Path, assignment: str) -> Course:
     return Course(root / "autograder")
 
 
+DUE = "2025-07-01 12:00:00 UTC"
+ON_TIME = "2025-07-01 11:00:00.000000 UTC"
+LATE = "2025-07-02 09:30:00.000000 UTC"
+
+
+def written_answers(nb) -> dict[str, str]:
+    """A short written answer for every hand-graded cell (what a student might hand in)."""
+    from tpmlab.grading.markscheme import is_hand_graded
+
+    return {
+        c.metadata["nbgrader"]["grade_id"]: (
+            "I would start from the numbers in the questions above: the biggest channel is not "
+            "the one whose users stay, so I would check activation and retention per channel "
+            "before moving any budget, and say how sure we can be."
+        )
+        for c in nb.cells
+        if is_hand_graded(c)
+    }
+
+
 def make_class(course: Course, assignment: str, n: int) -> dict[str, str]:
-    """Write ``n`` submissions; returns student -> kind (full, blank or half)."""
+    """Write ``n`` submissions; returns student -> kind (full, blank or half). Full and half
+    submissions also answer the hand-graded questions."""
     kinds = {}
     for path in sorted(course.source_dir(assignment).glob("*.ipynb")):
         source = notebooks.read(path)
         answers = solution_answers(source)
         half = dict(list(answers.items())[: len(answers) // 2])
+        written = written_answers(source)
+        answers, half = {**answers, **written}, {**half, **written}
         released = notebooks.release(source)
         for i in range(n):
             student = f"student{i + 1:03d}"
@@ -60,9 +86,20 @@ def make_class(course: Course, assignment: str, n: int) -> dict[str, str]:
             folder = course.submitted_dir(student, assignment)
             folder.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, str(folder / path.name))
-            (folder / "timestamp.txt").write_text("2025-07-01 12:00:00.000000 UTC")
+            (folder / "timestamp.txt").write_text(ON_TIME)
             kinds[student] = kind
     return kinds
+
+
+def make_late(course: Course, assignment: str, student: str) -> None:
+    """Give ``assignment`` a due date in the gradebook and hand ``student``'s submission in
+    after it."""
+    from nbgrader.api import Gradebook
+
+    course.ensure_assignment(assignment)
+    with Gradebook(course.db_url, course.course_id) as gb:
+        gb.update_or_create_assignment(assignment, duedate=DUE)
+    (course.submitted_dir(student, assignment) / "timestamp.txt").write_text(LATE)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,16 +111,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("assignment", nargs="?", default="00-warmup")
     parser.add_argument("--students", type=int, default=6)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument(
+        "--root", type=Path, default=REPO_ROOT / "build" / "grade-demo", help="where to build it"
+    )
     args = parser.parse_args(argv)
-    from tpmlab.grading.autograde import autograde
+    from tpmlab.grading.autograde import autograde, summary
+    from tpmlab.grading.class_report import class_report, hand_grading
+    from tpmlab.grading.cli import _score_text
     from tpmlab.grading.feedback import generate_feedback
-    from tpmlab.grading.report import class_report, export
+    from tpmlab.grading.report import export
 
-    course = make_course(REPO_ROOT / "build" / "grade-demo", args.assignment)
+    course = make_course(args.root, args.assignment)
     kinds = make_class(course, args.assignment, args.students)
+    late = sorted(kinds)[-1]
+    make_late(course, args.assignment, late)
     results = autograde(course, args.assignment, workers=args.workers)
     for r in results:
-        print(f"{r.student} ({kinds[r.student]}): {r.score:g}/{r.max_score:g} {r.status}")
+        what = kinds[r.student] + (", late" if r.student == late else "")
+        print(
+            f"{r.student} ({what}): {r.status} {_score_text(r.score, r.max_score, r.hand_max_score)}"
+        )
+    print(summary(results)[0])
+    for row in hand_grading(course, args.assignment)[0]:
+        waiting = ", ".join(row["waiting"]) or "nobody"
+        print(f"hand grading, {row['title']}: {waiting} waiting")
+    print(
+        f"grade them: cd {course.root} && jupyter lab, then Nbgrader > Formgrader > Manual "
+        "Grading (each answer shows its mark scheme)"
+    )
     feedback = generate_feedback(course, args.assignment)
     print(f"feedback: {len(feedback)} HTML files under {course.root / 'feedback'}")
     for path in export(course, args.assignment):

@@ -5,11 +5,15 @@ its error outputs carry tracebacks that quote test code. :class:`HideHiddenTests
 ``nbgrader generate_feedback`` (configured in ``autograder/nbgrader_config.py``) and, in every
 autograded test cell: removes the hidden block from the source, keeps of the outputs only the
 public checks' ✅ lines and the errors, replaces tracebacks by the one-line error, and replaces
-an error raised inside the hidden block (or by the grader's judge) by a neutral message.
+an error raised inside the hidden block (or by the grader's judge) by a neutral message, shown
+after the public check's own line. It also removes the graders' mark schemes
+(:mod:`tpmlab.grading.markscheme`), puts a table of contents with each question's name and score
+at the top, and makes long error lines wrap.
 """
 
 from __future__ import annotations
 
+import html
 import re
 
 from nbconvert.preprocessors import Preprocessor
@@ -17,9 +21,19 @@ from traitlets import Bool
 
 BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 HIDDEN_FAILED = (
-    "A hidden test failed: your answer passed the public check but not the more thorough "
+    "A hidden test failed: your answer passed the public check above but not the more thorough "
     "hidden ones. Re-read the question (units, edge cases, the exact definition asked for)."
 )
+# Added to the page's inline CSS: error lines wrap instead of running out of their box, and
+# nbgrader's own table of contents (which names every question "Test cell") gives way to ours.
+CSS = """
+div.output_subarea pre, div.output_error pre, div.output_text pre {
+  white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-word;
+}
+div.output_subarea { max-width: 100%; overflow-x: visible; }
+div#toc { display: none; }
+table.tpmlab-toc td, table.tpmlab-toc th { padding: 0.2em 0.8em; text-align: left; }
+"""
 LINE = re.compile(
     r"(?:Cell In\s*\[\d*\],\s*line|<ipython-input-[^>]*>\s+in\s+<module>.*?line)\s+(\d+)"
 )
@@ -53,9 +67,23 @@ def strip_hidden(source: str) -> str:
 
 
 class HideHiddenTests(Preprocessor):
-    """Remove hidden test code and anything that quotes it from feedback."""
+    """Remove hidden test code and anything that quotes it (and the graders' mark schemes) from
+    feedback; add a table of contents with question names, and wrapping error lines."""
 
     enabled = Bool(True, help="nbconvert runs a preprocessor only when enabled").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        from tpmlab.grading.markscheme import strip_mark_schemes
+
+        strip_mark_schemes(nb)
+        nb, resources = super().preprocess(nb, resources)
+        first = nb.cells[0] if nb.cells else None
+        title = (
+            first is not None and first.cell_type == "markdown" and first.source.startswith("# ")
+        )
+        nb.cells.insert(1 if title else 0, contents_cell(nb, resources))
+        resources.setdefault("inlining", {}).setdefault("css", []).append(CSS)
+        return nb, resources
 
     def preprocess_cell(self, cell, resources, index):
         meta = cell.metadata.get("nbgrader", {})
@@ -79,10 +107,50 @@ class HideHiddenTests(Preprocessor):
                 output["ename"], output["evalue"] = "HiddenTestFailed", HIDDEN_FAILED
             output["traceback"] = [f"{output['ename']}: {output['evalue']}"]
             kept.append(output)
-        cell.outputs = kept
+        # the judge's verdict comes after the public check's own line, not above it
+        cell.outputs = [o for o in kept if o.get("output_type") == "stream"] + [
+            o for o in kept if o.get("output_type") != "stream"
+        ]
         if hidden:
             cell.source = strip_hidden(cell.source) + "\n# (hidden tests are not shown)"
         return cell, resources
+
+
+def contents_cell(nb, resources):
+    """A markdown cell listing every graded question by name, with its score and a link to it."""
+    from nbformat.v4 import new_markdown_cell
+
+    from tpmlab.grading.questions import notebook_titles
+
+    names = notebook_titles(nb)
+    info = resources.get("nbgrader", {})
+    rows = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if not gid or not (meta.get("grade") or meta.get("task")):
+            continue
+        score = meta.get("score")
+        shown = "not graded yet" if score is None else f"{float(score):g}"
+        kind = "graded by hand" if meta.get("solution") or meta.get("task") else "autograded"
+        title = html.escape(names.get(gid, gid))
+        rows.append(
+            f'<tr><td><a href="#{html.escape(gid)}">{title}</a></td><td>{kind}</td>'
+            f"<td>{shown} / {float(meta.get('points', 0)):g}</td></tr>"
+        )
+    total = ""
+    if "score" in info and "max_score" in info:
+        total = f"<p>Total: {float(info['score']):g} / {float(info['max_score']):g}</p>"
+    late = info.get("late_penalty") or 0
+    if late:
+        total += f"<p>Late submission penalty: -{float(late):g}</p>"
+    body = (
+        '<h2>Your questions</h2>\n<table class="tpmlab-toc"><tr><th>Question</th><th>How</th>'
+        "<th>Score</th></tr>\n" + "\n".join(rows) + f"\n</table>\n{total}"
+    )
+    cell = new_markdown_cell(body)
+    cell.metadata = {"tpmlab": {"contents": True}}
+    return cell
 
 
 def generate_feedback(course, assignment: str) -> list:

@@ -5,16 +5,11 @@
 - ``export``: ``<assignment>-grades.csv`` (per student: total, max, percent, flags, reason, and
   for the LMS: user id, submission id, late marker, upload and collect times) and
   ``<assignment>-questions.csv`` (per student and question);
-- ``class_report``: an HTML page with the score distribution plot, each question's pass rate and
-  mean, the hardest questions, and the submissions flagged for review (errors, timeouts,
-  tampering suspicions) with their reasons.
+- ``class_report``: the HTML class report, built by :mod:`tpmlab.grading.class_report`.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 from pathlib import Path
 
@@ -48,12 +43,21 @@ def grades_table(course: Course, assignment: str) -> pd.DataFrame:
         "assignment",
         "notebook",
         "question",
+        "title",
         "score",
         "max_score",
         "needs_manual_grade",
         "autograded",
     ]
-    return pd.DataFrame(rows, columns=columns).sort_values(["student", "question"], kind="stable")
+    from tpmlab.grading.questions import natural_key, readable_id, titles
+
+    names = titles(course, assignment)
+    for row in rows:
+        row["title"] = names.get(row["question"], readable_id(row["question"]))
+    # q1, q2, ..., q10 (not q1, q10, q2)
+    return pd.DataFrame(rows, columns=columns).sort_values(
+        ["student", "question"], key=lambda s: s.map(natural_key), kind="stable"
+    )
 
 
 def review_log(course: Course, assignment: str) -> dict[str, dict]:
@@ -138,47 +142,9 @@ def question_summary(course: Course, assignment: str) -> pd.DataFrame:
     return summary.sort_values(["pass_rate", "question"]).reset_index(drop=True)
 
 
-def _histogram(totals: pd.DataFrame) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.hist(totals["percent"].fillna(0), bins=range(0, 105, 5), color="#4C72B0", edgecolor="white")
-    ax.set_xlabel("score (% of autograded points)")
-    ax.set_ylabel("students")
-    ax.set_title("Score distribution")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
 def class_report(course: Course, assignment: str, out: str | Path | None = None) -> Path:
-    """Write the HTML class report for ``assignment`` and return its path."""
-    totals = student_totals(course, assignment)
-    questions = question_summary(course, assignment)
-    flagged = totals[totals["flags"] != ""][["student", "score", "max_score", "flags", "reason"]]
-    path = Path(out) if out else course.reports_dir() / f"{assignment}-report.html"
-    hardest = questions.head(3)["question"].tolist()
-    body = f"""<!doctype html><html><head><meta charset="utf-8">
-<title>Class report: {html.escape(assignment)}</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em}}</style>
-</head><body>
-<h1>Class report: {html.escape(assignment)}</h1>
-<p>{len(totals)} submissions graded; mean {totals["percent"].mean():.1f}% of autograded points,
-median {totals["percent"].median():.1f}%. {len(flagged)} flagged for review.</p>
-<img alt="score distribution" src="data:image/png;base64,{_histogram(totals)}">
-<h2>Questions (hardest first)</h2>
-<p>Hardest: {html.escape(", ".join(hardest))}</p>
-{questions.to_html(index=False, float_format=lambda x: f"{x:.2f}")}
-<h2>Flagged for review</h2>
-{flagged.to_html(index=False) if len(flagged) else "<p>None.</p>"}
-<h2>All students</h2>
-{totals.to_html(index=False)}
-</body></html>"""
-    path.write_text(body, encoding="utf-8")
-    return path
+    """Write the HTML class report for ``assignment`` and return its path (see
+    :mod:`tpmlab.grading.class_report`)."""
+    from tpmlab.grading import class_report as page
+
+    return page.class_report(course, assignment, out)
