@@ -102,3 +102,36 @@ def test_a_raising_notebook_fails_with_its_name_and_cell(tmp_path):
     assert proc.returncode != 0
     assert "broken_lesson.ipynb::Cell 1" in proc.stdout, proc.stdout[-2000:]
     assert "boom in cell" in proc.stdout
+
+
+def test_a_try_it_whose_self_check_bypasses_try_it_is_a_problem(tmp_path):
+    """A Try-it that prints its own tick cannot be caught by make test's strict mode, so the
+    hygiene check asks every Try-it section to go through tpmlab.checks.try_it."""
+    opening = "# L\n## Learning objectives\n- x\n"
+    closing = "## Summary\n- x\n## Further reading\n- x"
+    bad = save(
+        notebook(
+            [
+                md(opening + "## Try it\nCount the users."),
+                code("n = ..."),
+                code("print('✅ right' if n == 3 else 'not yet')"),
+                md(closing),
+            ]
+        ),
+        tmp_path / "bad.ipynb",
+    )
+    good = save(
+        notebook(
+            [
+                md(opening + "## Try it\nCount the users."),
+                code("n = ..."),
+                code(
+                    "from tpmlab.checks import try_it\ntry_it('n', n, lambda v: v == 3, hint='h')"
+                ),
+                md(closing),
+            ]
+        ),
+        tmp_path / "good.ipynb",
+    )
+    assert any("never calls try_it(" in p for p in notebook_problems(bad, lesson=True))
+    assert notebook_problems(good, lesson=True) == []

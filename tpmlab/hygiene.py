@@ -3,7 +3,9 @@
 Used by the test suite (and by ``python -m tpmlab.hygiene PATH...`` before a commit): valid
 nbformat, no outputs or execution counts, the python3 kernelspec, clean metadata, no absolute
 paths, and for lessons the required opening (learning objectives) and closing (summary, further
-reading) sections.
+reading) sections, and a **Try it** section whose self-check goes through
+:func:`tpmlab.checks.try_it` (so that ``make test``'s strict mode can refuse a Try-it that comes
+already solved).
 """
 
 from __future__ import annotations
@@ -26,6 +28,31 @@ LESSON_SECTIONS = {
     "summary": re.compile(r"^#+\s*summary", re.I | re.M),
     "further reading": re.compile(r"^#+\s*further reading", re.I | re.M),
 }
+TRY_IT_HEADING = re.compile(r"^#+\s*try it", re.I | re.M)
+HEADING = re.compile(r"^#+\s", re.M)
+
+
+def try_it_problems(nb, path) -> list[str]:
+    """Try-it sections (from a "Try it" heading to the next heading) whose code cells never call
+    ``try_it(``: their self-check could tick before the learner has written anything."""
+    problems: list[str] = []
+    open_at, calls = None, False
+
+    def close() -> None:
+        if open_at is not None and not calls:
+            problems.append(f"{path}: the Try it section at cell {open_at} never calls try_it(")
+
+    for index, cell in enumerate(nb.cells, start=1):
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if HEADING.match(line):
+                    close()
+                    open_at = index if TRY_IT_HEADING.match(line) else None
+                    calls = False
+        elif open_at is not None and "try_it(" in cell.source:
+            calls = True
+    close()
+    return problems
 
 
 def notebook_problems(path: str | Path, *, lesson: bool = False) -> list[str]:
@@ -63,6 +90,7 @@ def notebook_problems(path: str | Path, *, lesson: bool = False) -> list[str]:
         for name, pattern in LESSON_SECTIONS.items():
             if not pattern.search(text):
                 problems.append(f"{path}: lesson has no '{name}' heading")
+        problems += try_it_problems(nb, path)
     return problems
 
 
