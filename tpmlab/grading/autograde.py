@@ -407,8 +407,8 @@ def autograde(
             futures = [pool.submit(job, s) for s in pending]
             for future in as_completed(futures):
                 student, private_db, out_root, code, log, timed_out, seconds = future.result()
-                results.append(
-                    _finish(
+                try:
+                    result = _finish(
                         course,
                         assignment,
                         student,
@@ -420,7 +420,9 @@ def autograde(
                         seconds,
                         sandboxed,
                     )
-                )
+                except Exception as exc:  # noqa: BLE001 - nothing a student wrote stops the batch
+                    result = _step_failed(course, assignment, student, exc, seconds)
+                results.append(result)
                 bar.update(1)
         bar.close()
     finally:
@@ -484,6 +486,25 @@ def _finish(
         seconds=seconds,
         flags=flags,
         reason=reason,
+    )
+
+
+def _step_failed(course, assignment, student, exc, seconds: float = 0.0) -> StudentResult:
+    """A per-student step raised on what the student submitted: 0 on the autograded items, a
+    flag with the reason, and a marker so that a re-run skips it instead of failing again."""
+    reason = f"grading stopped on this submission: {type(exc).__name__}: {str(exc)[:200]}"
+    flags = [f"error: {reason}"]
+    _, max_score = _record(course, assignment, student, None, flags, None)
+    marker = {"score": 0.0, "max_score": max_score, "flags": flags, "reason": reason}
+    with contextlib.suppress(Exception):
+        marker["hash"] = submission_hash(course.submitted_dir(student, assignment))
+        dest = course.autograded_dir(student, assignment)
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        (dest / MARKER).write_text(json.dumps(marker, indent=1))
+    return StudentResult(
+        student, "failed", max_score=max_score, seconds=seconds, flags=flags, reason=reason
     )
 
 
