@@ -154,6 +154,9 @@ class _Worker:
         with contextlib.suppress(Exception):
             self.proc.wait(timeout=5)
         if self.sandbox_dir:
+            from tpmlab.grading.sandbox import release_mounts
+
+            release_mounts(self.sandbox_dir)  # socket tmpfs of launchers killed above
             shutil.rmtree(self.sandbox_dir, ignore_errors=True)
 
     def close(self) -> None:

@@ -426,6 +426,8 @@ class TrustedScoring(Preprocessor):
         )
         key = load_key(source)
         _, flags = judge(nb, key)
+        # what the sandbox saw the submission do (tpmlab.grading.execute / sentinel)
+        flags += [f for f in resources.get("tpmlab_sandbox_evidence", []) if f not in flags]
         nb.metadata.setdefault("tpmlab", {})["review_flags"] = flags
         return nb, resources
 

@@ -77,7 +77,11 @@ def _grade(job: dict) -> dict:
         ok = False
     finally:
         if job.get("sandbox"):
-            shutil.rmtree(os.environ.pop("TPMLAB_SANDBOX_IPC_DIR"), ignore_errors=True)
+            from tpmlab.grading.sandbox import release_mounts
+
+            ipc_dir = os.environ.pop("TPMLAB_SANDBOX_IPC_DIR")
+            release_mounts(ipc_dir)  # a launcher killed at shutdown leaves its socket tmpfs
+            shutil.rmtree(ipc_dir, ignore_errors=True)
     return {"student": job["student"], "ok": ok, "log": log_stream.getvalue()[-4000:]}
 
 
