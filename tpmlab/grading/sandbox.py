@@ -582,6 +582,7 @@ REFUSALS = {
     "[Errno 11] Resource temporarily unavailable": "process limit",
     "[Errno 27] File too large": "file size limit",
     "[Errno 24] Too many open files": "open files limit",
+    "[Errno 28] No space left on device": "disk limit",
     "[Errno 30] Read-only file system": "write outside the scratch directory",
     "[Errno 13] Permission denied": "permission denied",
     "[Errno 101] Network is unreachable": "network",

@@ -35,6 +35,7 @@ import re
 from html.parser import HTMLParser
 
 import bleach
+import nbformat
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
@@ -247,7 +248,7 @@ def sanitize_cell(cell) -> None:
     kind = cell.get("cell_type")
     if kind == "code":
         outputs = [sanitize_output(o) for o in cell.get("outputs", []) if isinstance(o, dict)]
-        cell["outputs"] = [type(cell)(o) if isinstance(cell, dict) else o for o in outputs if o]
+        cell["outputs"] = [nbformat.from_dict(o) for o in outputs if o]
         return
     source = _as_text(cell.get("source", ""))
     if kind == "markdown":

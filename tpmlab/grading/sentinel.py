@@ -91,6 +91,10 @@ WATCHED_BUILTINS = (
 WRITABLE = ("/assignment", "/tmp", "/home/student", "/dev/null", "/proc/self/fd")
 #: Modules whose IPython hooks are the kernel's own (matplotlib's inline backend, IPython).
 OWN_HOOKS = ("IPython", "ipykernel", "matplotlib_inline", "matplotlib", "tpmlab")
+#: Modules that start processes on the way to the caller (skipped to find who asked).
+PLUMBING = {"subprocess", "os", "pty", "platform", "shutil"}
+#: Library code that starts a fixed helper on its own (matplotlib lists fonts with fc-list).
+QUIET_SPAWNERS = ("matplotlib.font_manager",)
 LOOPBACK = ("127.", "::1", "localhost", "0.0.0.0", "")
 
 
@@ -184,6 +188,13 @@ def _install(fd: int) -> None:
         report("cell", str(state["cells"]))
         check_state()
 
+    def calling_module() -> str:
+        """The module that called into the process-starting machinery."""
+        frame = sys._getframe(2)
+        while frame is not None and frame.f_globals.get("__name__", "") in PLUMBING:
+            frame = frame.f_back
+        return "" if frame is None else str(frame.f_globals.get("__name__", ""))
+
     def writes(mode, flags) -> bool:
         if isinstance(mode, str):
             return any(c in mode for c in "wax+")
@@ -197,14 +208,21 @@ def _install(fd: int) -> None:
         state["busy"] = True
         try:
             if event == "exec":
-                # IPython runs every cell with exec(); the first is the first cell of the
-                # notebook: kernel start-up before it is not the submission's doing
-                state["started"] = True
-                on_cell()
+                # IPython runs every cell with exec() on code compiled from a file name of its
+                # own; kernel start-up before the first cell is not the submission's doing
+                filename = str(getattr(args[0], "co_filename", "")) if args else ""
+                if "ipykernel_" in filename or filename.startswith("<ipython-input"):
+                    state["started"] = True
+                    on_cell()
             elif not state["started"]:
                 return
             elif event in SPAWN_EVENTS:
-                what = args[0] if args and isinstance(args[0], (str, bytes)) else ""
+                caller = calling_module()
+                if caller.startswith(QUIET_SPAWNERS):
+                    return
+                what = args[0] if args and isinstance(args[0], (str, bytes, list, tuple)) else ""
+                if isinstance(what, (list, tuple)):
+                    what = " ".join(str(w) for w in what[:3])
                 if isinstance(what, bytes):
                     what = what.decode(errors="replace")
                 report("process started", f"{event} {what}".strip())
