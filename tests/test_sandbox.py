@@ -292,7 +292,9 @@ HONEST = {
             "q1": "import pandas as pd\nimport matplotlib.pyplot as plt\n"
             "from IPython.display import display\n"
             "display(pd.DataFrame({'day': ['Mon', 'Tue'], 'signups': [120, 80]}))\n"
-            "fig, ax = plt.subplots()\nax.bar(['Mon', 'Tue'], [120, 80])\ndisplay(fig)\n"
+            "import io\nfrom IPython.display import Image\n"
+            "fig, ax = plt.subplots()\nax.bar(['Mon', 'Tue'], [120, 80])\n"
+            "png = io.BytesIO()\nfig.savefig(png, format='png')\ndisplay(Image(png.getvalue()))\n"
             "signups = 120 + 80",
         },
         10,
@@ -599,7 +601,7 @@ def test_output_disk_and_history_limits(graded):
     assert HIDDEN_SENTINEL in history  # (linecache still has them: feedback must not show it)
     feedback = graded["feedback"]["x_history"]
     assert HIDDEN_SENTINEL not in feedback and "BEGIN HIDDEN TESTS" not in feedback
-    assert "CACHE:" not in feedback
+    assert "IN: [" not in feedback and "are not shown in feedback" in feedback
 
 
 def test_grading_refuses_without_sandbox_unless_unsafe(monkeypatch, tmp_path, capsys):
@@ -726,6 +728,30 @@ def test_output_is_capped_while_the_cell_runs(monkeypatch, tmp_path):
     assert 500_000 < kept <= 1_000_000, kept
     assert "... Output truncated ..." in flood[-2]["text"]
     assert flood[-1]["output_type"] == "error" and flood[-1]["ename"] == "ZeroDivisionError"
+    assert nb.cells[1].outputs[0]["text"] == "after\n"
+
+
+def test_display_updates_count_towards_the_notebook_cap(monkeypatch, tmp_path):
+    """400 outputs with one display id, then one update of 1 MB: nbclient would write the
+    update into all 400 (a 400 MB notebook); the cap counts it once per copy and drops it."""
+    from tpmlab.grading.execute import SandboxedExecute
+
+    monkeypatch.setenv("TPMLAB_GRADE_UNSAFE", "1")
+    code = (
+        "from IPython.display import display, update_display\n"
+        "for i in range(400):\n    display({'text/plain': 'x'}, raw=True, display_id='d')\n"
+        "update_display({'text/plain': 'z' * 1_000_000}, raw=True, display_id='d')"
+    )
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(code), nbformat.v4.new_code_cell("print('after')")]
+    )
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    executor = SandboxedExecute(max_total_output=2_000_000, timeout=120, allow_errors=True)
+    executor.kernel_name = "python3"
+    nb, _ = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    size = len(nbformat.writes(nb))
+    assert size < 2_500_000, f"a {size:,}-character notebook"
+    assert "... Output truncated ..." in nb.cells[0].outputs[-1]["text"]
     assert nb.cells[1].outputs[0]["text"] == "after\n"
 
 

@@ -3,6 +3,13 @@
 nbgrader restores test cells from the source before grading, so an edited or deleted test cell
 cannot change a score; it is still worth a look. Flags: missing or corrupt notebooks, extra
 files, edited or deleted test cells, and code that reaches for the grader's machinery.
+
+The ``suspicious code`` flags come from reading the source for patterns: they are **advice** for
+a human reader, not detection. A name built from strings (``getattr(os, "sy" + "stem")``,
+``vars(module)[...] = ...``) evades every one of them. What the sandbox enforces and records
+(``sandbox refused: ...`` from :mod:`tpmlab.grading.sandbox`, ``sandbox saw: ...`` from
+:mod:`tpmlab.grading.sentinel`) is the evidence to trust. The review never raises on what a
+student submitted: an unreadable notebook or code too deeply nested to parse is a flag.
 """
 
 from __future__ import annotations
