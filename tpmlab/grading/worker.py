@@ -40,6 +40,9 @@ def _grade(job: dict) -> dict:
     config.CourseDirectory.student_id = job["student"]
     config.Execute.timeout = job["cell_timeout"]
     config.Execute.interrupt_on_timeout = True
+    # the outputs of a cell may still be arriving when its reply does; on a loaded machine the
+    # default 4 s wait for them made honest cells with plots or many displays fail
+    config.Execute.iopub_timeout = max(10, job["cell_timeout"])
     # Outputs are collected before shutdown; a graceful kernel shutdown only costs time here.
     config.Execute.shutdown_kernel = "immediate"
     if job.get("sandbox"):
