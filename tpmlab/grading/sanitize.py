@@ -15,8 +15,9 @@ start kernels as the instructor and read the gradebook and the hidden tests.
 - :class:`SanitizeNotebook` is an nbconvert preprocessor that makes a whole notebook inert in
   place: outputs keep only plain text, sanitised HTML, and valid base64 PNG/JPEG images
   (JavaScript, SVG, LaTeX, widget and unknown outputs go; output metadata keeps only numeric
-  image sizes); a markdown or raw cell whose HTML the sanitiser would change is shown as text
-  instead; attachments keep only valid images. The autograde steps in
+  image sizes); a markdown cell whose rendered HTML is not inert (:func:`inert_problems`) is
+  shown as text instead, honest markdown is left as written; a raw cell's HTML is sanitised;
+  attachments keep only valid images. The autograde steps in
   ``autograder/nbgrader_config.py`` run it before the autograded notebook is saved, so every
   later view starts from an inert notebook.
 - :func:`inert_problems` lists what is *not* inert in a page of HTML (parsed with
