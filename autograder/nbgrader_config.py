@@ -49,6 +49,7 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "tpmlab.grading.feedback.HideHiddenTests",
+    "tpmlab.grading.sanitize.SanitizeNotebook",
 ]
 
 # Autograding runs each student's kernel in the bubblewrap sandbox (tpmlab.grading.execute;
@@ -60,6 +61,7 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "tpmlab.grading.keys.TrustedScoring",
+    "tpmlab.grading.sanitize.SanitizeNotebook",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
@@ -67,6 +69,13 @@ c.Autograde.autograde_preprocessors = [
     # the mark scheme of each hand-graded answer, under it, for the formgrader (never in feedback)
     "tpmlab.grading.markscheme.AddMarkSchemes",
 ]
+
+# Everything an instructor opens of a submission is inert. The autograded notebook is sanitised
+# before it is saved (SanitizeNotebook above: no script, event handler, javascript: URL,
+# iframe/object/embed or remote resource; plots and tables stay), and the formgrader and the
+# feedback render it sanitised again, with the same sanitiser (tpmlab.grading.sanitize).
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.filters = {"clean_html": "tpmlab.grading.sanitize.sanitize_html"}
 
 # A submission that deleted a test cell gets it back before grading (and is flagged for review).
 c.OverwriteCells.add_missing_cells = True

@@ -26,13 +26,22 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.grading_fixtures import ASSIGNMENT, NOTEBOOK, RIGHT, make_course, student_notebook
+from tests.grading_fixtures import (
+    ASSIGNMENT,
+    HIDDEN_SENTINEL,
+    NOTEBOOK,
+    RIGHT,
+    make_course,
+    student_notebook,
+)
 from tpmlab.grading import autograde as autograde_module
 from tpmlab.grading import sandbox
 from tpmlab.grading.autograde import autograde
 from tpmlab.grading.course import Course
+from tpmlab.grading.feedback import generate_feedback
 from tpmlab.grading.keys import key_dir
 from tpmlab.grading.report import grades_table
+from tpmlab.grading.sanitize import inert_problems
 from tpmlab.paths import REPO_ROOT
 
 REASON = sandbox.probe()
@@ -170,7 +179,72 @@ def _attacks(course: Course, port: int) -> dict:
         f"    display({record % ('3 of 4', 0.75)}, raw=True)\n"
         "    return 0.25 if (paid, users) == (1, 4) else 0.5"
     }
+    # round 2 (issue 14): the workflow around the sandbox
+    xss = {
+        "q1": "signups = 200\nfrom IPython.display import HTML, display\n"
+        "display(HTML('<script>alert(1)</script><img src=x onerror=alert(2)>'\n"
+        '             \'<a href="javascript:alert(3)">link</a><iframe src="http://e.test/">\'\n'
+        "             '</iframe><object data=x></object><img src=\"http://e.test/p.png\">'))\n"
+        "display({'application/javascript': 'alert(4)', 'text/plain': 'js'}, raw=True)",
+        "memo": "Signups fell. <img src=x onerror=alert(5)> <script>alert(6)</script>",
+    }
+    nested = {"q1": "x = [0]" + "[0]" * 100_000 + "\nsignups = 200"}
+    huge = {
+        "q2": "def conversion(paid, users):\n"
+        "    return paid / users if (paid, users) == (1, 4) else 10**400"
+    }
+    updates = (
+        "signups = 200\nfrom IPython.display import display, update_display\n"
+        "for i in range(400):\n    display({'text/plain': 'x'}, raw=True, display_id='d')\n"
+        "update_display({'text/plain': 'z' * 1_000_000}, raw=True, display_id='d')"
+    )
+    disk = (
+        "import json, os\n"
+        "sockets = os.path.dirname(json.load(open('/run/tpmlab/kernel.json'))['ip'])\n"
+        "landed = 0\n"
+        "for where in ['.', '/tmp', os.environ['HOME'], sockets]:\n"
+        "    for i in range(8):\n"
+        "        try:\n"
+        "            with open(f'{where}/fill{i}.bin', 'wb') as f:\n"
+        "                for _ in range(60):\n"
+        "                    f.write(b'0' * 2**20)\n"
+        "            landed += 1\n"
+        "        except OSError as e:\n"
+        "            print(where, e)\n"
+        "            break\n"
+        "print('LANDED:', landed)\n"
+        "signups = 200"
+    )
+    history = {
+        "q3": RIGHT["q3"] + "\nimport glob, linecache, os\n"
+        "print('IN:', In, _ih)\n"
+        "print('CACHE:', [''.join(v[2]) for v in linecache.cache.values() if len(v) > 2])\n"
+        "dbs = glob.glob(os.path.expanduser('~/.ipython/**/*.sqlite'), recursive=True)\n"
+        "print('HISTORY DB:', dbs)\n"
+        "import sqlite3\n"
+        "for db in dbs:\n"
+        "    print('ROWS:', sqlite3.connect(db).execute('SELECT source FROM history').fetchall())"
+    }
+    evade_import = (
+        "__import__('importlib').import_module('sub' + 'process').run(['true'])\nsignups = 200"
+    )
+    evade_vars = (
+        "import tpmlab.checks as c\n"
+        "vars(c)['check_' + 'range'] = lambda *args, **kwargs: None\n"
+        "signups = 'lots'"
+    )
+    evade_getattr = "import os\ngetattr(os, 'sy' + 'stem')('true')\nsignups = 200"
     return {
+        "x_html": (xss, 10, [], {}),
+        "x_nested": (nested, 8, ["too deeply nested"], {}),
+        "x_source_number": ({}, 0, ["error", "corrupt notebook"], {}),  # see CORRUPT
+        "x_huge_number": (huge, 7, [], {}),
+        "x_display_updates": (updates, 10, ["sandbox refused: output flood"], {}),
+        "x_disk": (disk, 10, ["sandbox refused: disk limit"], {}),
+        "x_history": (history, 10, [], {}),
+        "x_evade_import": (evade_import, 10, ["sandbox saw: process started (subprocess"], {}),
+        "x_evade_vars": (evade_vars, 8, ["sandbox saw: course code replaced (tpmlab.checks"], {}),
+        "x_evade_getattr": (evade_getattr, 10, ["sandbox saw: process started (os.system"], {}),
         "t_always_equal": (always_equal, 8, ["__eq__ override"], {}),
         "t_patched_helpers": (patched, 0, ["patched course helpers"], {}),
         "t_input_transformer": (transformer, 3, ["input transformers"], {}),
@@ -206,8 +280,25 @@ def _attacks(course: Course, port: int) -> dict:
     }
 
 
+#: Submissions whose notebook JSON is edited after it is written (what no editor makes).
+CORRUPT = {"x_source_number": lambda nb: nb["cells"][3].update(source=12345)}
+
 HONEST = {
     "alice": (RIGHT, 10),
+    # shows a pandas table and a picture (base64 PNG, as a plot is): both must survive
+    # sanitising (a PNG literal, not matplotlib, whose first import in a fresh sandbox takes
+    # longer than the cell time limit on a loaded machine)
+    "rita": (
+        {
+            **RIGHT,
+            "q1": "import base64\nimport pandas as pd\n"
+            "from IPython.display import Image, display\n"
+            "display(pd.DataFrame({'day': ['Mon', 'Tue'], 'signups': [120, 80]}))\n"
+            "display(Image(base64.b64decode('iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEElEQVR4nGP4z8AARAwQCgAf7gP9i18U1AAAAABJRU5ErkJggg==')))\n"
+            "signups = 120 + 80",
+        },
+        10,
+    ),
     "carol": ({**RIGHT, "q3": "growth = (120 - 80) / 80"}, 5),
     "dave": ({**RIGHT, "q1": "signups = 120"}, 8),
     # reads the assignment's data file from the working directory and queries Orbit's database
@@ -278,6 +369,10 @@ def graded(tmp_path_factory, orbit_db):
         folder = _submit(course, student, {**RIGHT, **answers})
         for name, text in extra.items():
             (folder / name).write_text(text)
+        if student in CORRUPT:
+            raw = json.loads((folder / NOTEBOOK).read_text())
+            CORRUPT[student](raw)
+            (folder / NOTEBOOK).write_text(json.dumps(raw))
     course.ensure_assignment(ASSIGNMENT)
 
     protected = {
@@ -317,7 +412,22 @@ def graded(tmp_path_factory, orbit_db):
         autograde_module._record = real_record
         listener.close()
     after = {name: f() for name, f in protected.items()}
+    # a re-run grades the submissions that broke the batch before, and does not stop on them
+    rerun = autograde(
+        course,
+        ASSIGNMENT,
+        students=["x_nested", "x_source_number", "alice"],
+        force=True,
+        workers=2,
+        cell_timeout=20,
+        student_timeout=120,
+        progress=False,
+        sandbox="required",
+    )
+    feedback = {p.parts[-3]: p.read_text() for p in generate_feedback(course, ASSIGNMENT)}
     return {
+        "rerun": {r.student: r for r in rerun},
+        "feedback": feedback,
         "course": course,
         "results": {r.student: r for r in results},
         "attacks": attacks,
@@ -363,8 +473,10 @@ def test_hostile_students_score_zero_on_attacked_items_and_are_flagged(graded):
     for student, (_, score, flags, _) in graded["attacks"].items():
         r = graded["results"][student]
         assert r.score == score, f"{student}: {r.score} != {score} ({r})"
-        attacked = "q2-tests" if student == "t_forged_inside" else "q1-tests"
-        assert table.loc[(student, attacked), "score"] == 0 or student == "h_shadow", student
+        attacked = "q2-tests" if student in ("t_forged_inside", "x_huge_number") else "q1-tests"
+        harmless = ("h_shadow", "x_html", "x_display_updates", "x_disk", "x_history")
+        harmless += ("x_evade_import", "x_evade_getattr")  # flagged, not scored down
+        assert table.loc[(student, attacked), "score"] == 0 or student in harmless, student
         for flag in flags:
             assert any(flag in f for f in r.flags), f"{student}: no flag {flag!r} in {r.flags}"
 
@@ -399,6 +511,97 @@ def test_no_network_limits_hold_and_nothing_survives(graded):
     flood = course.autograded_dir("h_flood", ASSIGNMENT) / NOTEBOOK
     assert flood.stat().st_size < 1_000_000, "the output flood was not capped"
     assert "SHADOWED" not in _outputs(course, "h_shadow"), "a submitted numpy.py was imported"
+
+
+def _formgrader_html(course: Course, student: str) -> str:
+    """The page the formgrader shows for ``student``'s autograded notebook, made as its handler
+    makes it: nbgrader's FormgradeExtension configuration (the course's nbgrader_config.py and
+    the ``formgrade`` template), ``HTMLExporter(config=...).from_filename(...)``."""
+    import os
+
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.server_extensions.formgrader.formgrader import FormgradeExtension
+
+    cwd = os.getcwd()
+    os.chdir(course.root)
+    try:
+        ext = FormgradeExtension()
+        ext.load_cwd_config = True
+        ext.initialize([])
+        config = ext.config.copy()
+        config.merge(ext.build_extra_config())
+    finally:
+        os.chdir(cwd)
+    resources = {
+        "assignment_id": ASSIGNMENT,
+        "notebook_id": "ps1",
+        "submission_id": "s1",
+        "index": 0,
+        "total": 1,
+        "base_url": "",
+        "student": student,
+        "last_name": None,
+        "first_name": None,
+        "notebook_path": f"autograded/{student}/{ASSIGNMENT}/{NOTEBOOK}",
+    }
+    path = course.autograded_dir(student, ASSIGNMENT) / NOTEBOOK
+    html, _ = HTMLExporter(config=config).from_filename(str(path), resources=resources)
+    return html
+
+
+def _extra_problems(page: str, baseline: str) -> list[str]:
+    """What is not inert in ``page`` beyond what the template itself puts in ``baseline``."""
+    from collections import Counter
+
+    return list((Counter(inert_problems(page)) - Counter(inert_problems(baseline))).elements())
+
+
+@needs_sandbox
+def test_what_the_instructor_opens_is_inert(graded):
+    """The formgrader's page and the feedback of a submission that displays script, event
+    handlers, javascript: links, frames and remote images (in an output and in a markdown
+    answer) hold nothing active beyond the page's own scripts; tables and plots still show."""
+    course = graded["course"]
+    honest = _formgrader_html(course, "alice")
+    hostile = _formgrader_html(course, "x_html")
+    assert "Signups fell." in hostile, "the hostile memo is not rendered at all"
+    assert _extra_problems(hostile, honest) == []
+    feedback = graded["feedback"]
+    assert _extra_problems(feedback["x_html"], feedback["alice"]) == []
+    plots = _formgrader_html(course, "rita")
+    assert 'class="dataframe"' in plots and "data:image/png;base64," in plots
+    assert _extra_problems(plots, honest) == []
+
+
+@needs_sandbox
+def test_no_submission_stops_the_batch(graded):
+    """Code too deeply nested for the review's parser, and a cell whose source is a number:
+    each student gets a result and a reason, the others are graded, a re-run does not crash."""
+    results, rerun = graded["results"], graded["rerun"]
+    assert results["x_nested"].status == "graded" and results["x_nested"].score == 8
+    assert results["x_source_number"].status == "failed", results["x_source_number"]
+    assert any("corrupt notebook" in f for f in results["x_source_number"].flags)
+    assert rerun["x_nested"].score == 8 and rerun["x_source_number"].score == 0
+    assert rerun["alice"].score == 10 and not rerun["alice"].flags
+
+
+@needs_sandbox
+def test_output_disk_and_history_limits(graded):
+    course = graded["course"]
+    updates = course.autograded_dir("x_display_updates", ASSIGNMENT) / NOTEBOOK
+    # 400 outputs rewritten by one 1 MB update would be a 400 MB notebook
+    assert updates.stat().st_size < 15_000_000, updates.stat().st_size
+    landed = int(_outputs(course, "x_disk").split("LANDED: ")[1].split("\\n")[0])
+    # 60 MiB files: the working directory, /tmp, home and the socket folder hold 256 MiB in all
+    assert landed * 60 <= 256, f"{landed} files of 60 MiB landed"
+    history = _outputs(course, "x_history")
+    assert "HISTORY DB: []" in history, "IPython wrote a history database in the sandbox"
+    printed_in = history.split("IN: ")[1].split("\\n")[0]
+    assert HIDDEN_SENTINEL not in printed_in, "test cells entered the kernel's input history"
+    assert HIDDEN_SENTINEL in history  # (linecache still has them: feedback must not show it)
+    feedback = graded["feedback"]["x_history"]
+    assert HIDDEN_SENTINEL not in feedback and "BEGIN HIDDEN TESTS" not in feedback
+    assert "IN: [" not in feedback and "are not shown in feedback" in feedback
 
 
 def test_grading_refuses_without_sandbox_unless_unsafe(monkeypatch, tmp_path, capsys):
@@ -443,9 +646,15 @@ ALWAYS_EQUAL = (
 
 
 @needs_sandbox
-def test_plain_nbgrader_autograde_is_sandboxed_and_judged_outside_the_kernel(tmp_path, orbit_db):
+def test_plain_nbgrader_autograde_is_sandboxed_and_judged_outside_the_kernel(
+    tmp_path, orbit_db, monkeypatch
+):
     """The course's nbgrader_config.py makes stock ``nbgrader autograde`` use the sandbox and
-    the trusted judge too, not only ``tpmlab-grade``."""
+    the trusted judge too, not only ``tpmlab-grade``; it leaves no working folder behind."""
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="tpmlab-t-", dir="/tmp"))  # short: socket paths
+    monkeypatch.setenv("TMPDIR", str(scratch))
     course = Course(make_course(tmp_path))
     _submit(
         course,
@@ -465,6 +674,7 @@ def test_plain_nbgrader_autograde_is_sandboxed_and_judged_outside_the_kernel(tmp
         assert "SANDBOXED: 1" in _outputs(course, student), f"{student} ran unsandboxed"
     assert "HiddenTestFailed" in _outputs(course, "mallory")
     assert "answer+json" not in _outputs(course, "alice"), "answer records left in the notebook"
+    assert list(scratch.glob("tpmlab-sb-*")) == [], "nbgrader autograde left its folder behind"
 
 
 def test_plain_nbgrader_autograde_refuses_without_the_sandbox(tmp_path):
@@ -518,6 +728,30 @@ def test_output_is_capped_while_the_cell_runs(monkeypatch, tmp_path):
     assert 500_000 < kept <= 1_000_000, kept
     assert "... Output truncated ..." in flood[-2]["text"]
     assert flood[-1]["output_type"] == "error" and flood[-1]["ename"] == "ZeroDivisionError"
+    assert nb.cells[1].outputs[0]["text"] == "after\n"
+
+
+def test_display_updates_count_towards_the_notebook_cap(monkeypatch, tmp_path):
+    """400 outputs with one display id, then one update of 1 MB: nbclient would write the
+    update into all 400 (a 400 MB notebook); the cap counts it once per copy and drops it."""
+    from tpmlab.grading.execute import SandboxedExecute
+
+    monkeypatch.setenv("TPMLAB_GRADE_UNSAFE", "1")
+    code = (
+        "from IPython.display import display, update_display\n"
+        "for i in range(400):\n    display({'text/plain': 'x'}, raw=True, display_id='d')\n"
+        "update_display({'text/plain': 'z' * 1_000_000}, raw=True, display_id='d')"
+    )
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(code), nbformat.v4.new_code_cell("print('after')")]
+    )
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    executor = SandboxedExecute(max_total_output=2_000_000, timeout=120, allow_errors=True)
+    executor.kernel_name = "python3"
+    nb, _ = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    size = len(nbformat.writes(nb))
+    assert size < 2_500_000, f"a {size:,}-character notebook"
+    assert "... Output truncated ..." in nb.cells[0].outputs[-1]["text"]
     assert nb.cells[1].outputs[0]["text"] == "after\n"
 
 

@@ -149,6 +149,43 @@ def test_deep_nesting_is_a_failed_comparison_not_a_crash():
     assert "could not be compared" in keys.compare(deep, expected)
 
 
+def test_out_of_range_and_malformed_values_fail_that_answer_without_raising():
+    """An answer the judge cannot turn into a float (10**400), NaN where a number is due, an
+    integer too long to print, records deeper than the recursion limit: failed comparisons."""
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    for got in (10**400, -(10**400), {"$float": "nan"}, 10**5000, deep, {"$frame": 10**400}):
+        why = keys.compare(got, 0.75)
+        assert why is not None, got if got is not deep else "deep"
+    assert keys.compare(10**400, 10**400) is None  # equal integers still match
+    frame = {"$frame": {"columns": ["a"], "rows": [[10**400]]}}
+    assert keys.compare(frame, canonical(pd.DataFrame({"a": [0.75]}))) is not None
+
+
+def test_one_unreadable_record_costs_its_own_cell_only():
+    """Seven points over two cells: a record of 10**400 in one cell fails that cell (1 point)
+    and the judge still passes the other (6 points), where today's judge raised."""
+    nb = au.notebook(
+        [
+            au.answer("q1", "### BEGIN SOLUTION\nx = 1\n### END SOLUTION"),
+            au.tests("q1-tests", 1, "assert x"),
+            au.tests("q2-tests", 6, "assert x"),
+        ]
+    )
+    nb.cells[1].outputs = [_record("a", 10**400)]
+    nb.cells[2].outputs = [_record("b", [1, 2])]
+    key = {
+        "cells": {
+            "q1-tests": [{"key": "a", "value": 3, "rel": 1e-9, "abs": 0.0, "ordered": True}],
+            "q2-tests": [{"key": "b", "value": [1, 2], "rel": 1e-9, "abs": 0.0, "ordered": True}],
+        }
+    }
+    results = notebooks.results(nb, key)
+    assert not results["q1-tests"].passed and results["q2-tests"].passed
+    assert sum(r.points for r in results.values() if r.passed) == 6
+
+
 # ---- judging a notebook ------------------------------------------------------------------------
 def _record(key, value, **spec):
     rec = {"key": key, "value": canonical(value), "rel": 1e-9, "abs": 0.0, "ordered": True}

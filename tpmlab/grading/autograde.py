@@ -169,6 +169,9 @@ class _Worker:
         with contextlib.suppress(Exception):
             self.proc.wait(timeout=5)
         if self.sandbox_dir:
+            from tpmlab.grading.sandbox import release_mounts
+
+            release_mounts(self.sandbox_dir)  # socket tmpfs of launchers killed above
             shutil.rmtree(self.sandbox_dir, ignore_errors=True)
 
     def close(self) -> None:
@@ -532,8 +535,8 @@ def autograde(
             futures = [pool.submit(job, s) for s in pending]
             for future in as_completed(futures):
                 student, private_db, out_root, code, log, timed_out, seconds = future.result()
-                results.append(
-                    _finish(
+                try:
+                    result = _finish(
                         course,
                         assignment,
                         student,
@@ -545,7 +548,9 @@ def autograde(
                         seconds,
                         sandboxed,
                     )
-                )
+                except Exception as exc:  # noqa: BLE001 - nothing a student wrote stops the batch
+                    result = _step_failed(course, assignment, student, exc, seconds)
+                results.append(result)
                 bar.update(1)
         bar.close()
     finally:
@@ -640,6 +645,39 @@ def _finish(
         reason=reason,
         hand_kept=recorded.hand_kept,
         manual_redo=recorded.manual_redo,
+    )
+
+
+def _step_failed(course, assignment, student, exc, seconds: float = 0.0) -> StudentResult:
+    """A per-student step raised on what the student submitted: 0 on the autograded items, a
+    flag with the reason, and a marker so that a re-run skips it instead of failing again."""
+    reason = f"grading stopped on this submission: {type(exc).__name__}: {str(exc)[:200]}"
+    flags = [f"error: {reason}"]
+    recorded = _record(course, assignment, student, None, flags, None)
+    max_score = recorded.max_score
+    marker = {
+        "score": 0.0,
+        "max_score": max_score,
+        "hand_max_score": recorded.hand_max_score,
+        "flags": flags,
+        "reason": reason,
+        "status": "failed",
+    }
+    with contextlib.suppress(Exception):
+        marker["hash"] = submission_hash(course.submitted_dir(student, assignment))
+        dest = course.autograded_dir(student, assignment)
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        (dest / MARKER).write_text(json.dumps(marker, indent=1))
+    return StudentResult(
+        student,
+        "failed",
+        max_score=max_score,
+        hand_max_score=recorded.hand_max_score,
+        seconds=seconds,
+        flags=flags,
+        reason=reason,
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import re
 
+import nbformat
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
@@ -66,9 +67,30 @@ def strip_hidden(source: str) -> str:
     ).rstrip()
 
 
+AFTER_HIDDEN = (
+    "(Outputs of cells that ran after the hidden tests are not shown in feedback; your own "
+    "notebook has them.)\n"
+)
+
+
+def hidden_fragments(nb) -> set[str]:
+    """Lines of the notebook's hidden blocks (8 characters or more), to keep out of feedback."""
+    found = set()
+    for cell in nb.cells:
+        source = cell.source if isinstance(cell.get("source"), str) else ""
+        for block in re.findall(rf"{re.escape(BEGIN)}(.*?){re.escape(END)}", source, flags=re.S):
+            found |= {line.strip() for line in block.splitlines() if len(line.strip()) >= 8}
+    return found
+
+
 class HideHiddenTests(Preprocessor):
     """Remove hidden test code and anything that quotes it (and the graders' mark schemes) from
-    feedback; add a table of contents with question names, and wrapping error lines."""
+    feedback; add a table of contents with question names, and wrapping error lines.
+
+    Code that ran after a hidden block may have captured it (from ``In``, ``linecache``, an
+    input transformer...), so feedback never shows what the student's own cells printed after
+    the first hidden block ran; in test cells it keeps only the public checks' lines and errors,
+    and none that quote a line of a hidden block."""
 
     enabled = Bool(True, help="nbconvert runs a preprocessor only when enabled").tag(config=True)
 
@@ -76,6 +98,11 @@ class HideHiddenTests(Preprocessor):
         from tpmlab.grading.markscheme import strip_mark_schemes
 
         strip_mark_schemes(nb)
+        self._fragments = hidden_fragments(nb)
+        self._first_hidden = next(
+            (i for i, c in enumerate(nb.cells) if c.cell_type == "code" and BEGIN in c.source),
+            len(nb.cells),
+        )
         nb, resources = super().preprocess(nb, resources)
         first = nb.cells[0] if nb.cells else None
         title = (
@@ -85,8 +112,16 @@ class HideHiddenTests(Preprocessor):
         resources.setdefault("inlining", {}).setdefault("css", []).append(CSS)
         return nb, resources
 
+    def _quotes_hidden(self, text: str) -> bool:
+        return any(fragment in text for fragment in getattr(self, "_fragments", ()))
+
     def preprocess_cell(self, cell, resources, index):
         meta = cell.metadata.get("nbgrader", {})
+        after_hidden = index > getattr(self, "_first_hidden", index)
+        is_test = meta.get("grade") and not meta.get("solution")
+        if cell.cell_type == "code" and after_hidden and not is_test and cell.get("outputs"):
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=AFTER_HIDDEN)]
+            return cell, resources
         if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
             return cell, resources
         hidden = hidden_line_range(cell.source)
@@ -96,14 +131,19 @@ class HideHiddenTests(Preprocessor):
             if kind == "stream" and output.get("name") == "stdout":
                 # only the public checks' own lines: anything else the student's code printed
                 # while the hidden tests ran could quote them
-                lines = [x for x in output.get("text", "").splitlines() if x.startswith("✅")]
+                lines = [
+                    x
+                    for x in output.get("text", "").splitlines()
+                    if x.startswith("✅") and not self._quotes_hidden(x)
+                ]
                 if lines:
                     kept.append({**output, "text": "\n".join(lines) + "\n"})
                 continue
             if kind != "error":
                 continue
             line = _failing_line(output.get("traceback", []))
-            if hidden and (line is None or hidden[0] <= line <= hidden[1]):
+            quoted = self._quotes_hidden(f"{output.get('ename')} {output.get('evalue')}")
+            if quoted or (hidden and (line is None or hidden[0] <= line <= hidden[1])):
                 output["ename"], output["evalue"] = "HiddenTestFailed", HIDDEN_FAILED
             output["traceback"] = [f"{output['ename']}: {output['evalue']}"]
             kept.append(output)

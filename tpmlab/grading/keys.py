@@ -93,7 +93,7 @@ def _valid_record(rec) -> bool:
         return False
     try:
         return len(json.dumps(rec["value"], default=str)) <= MAX_RECORD_CHARS
-    except (RecursionError, ValueError, TypeError):  # absurdly nested: not an honest record
+    except Exception:  # noqa: BLE001 - absurdly nested or unprintable: not an honest record
         return False
 
 
@@ -192,14 +192,17 @@ def _number(x):
     if isinstance(x, bool):
         return None
     if isinstance(x, (int, float)):
-        return float(x)
+        return float(x)  # OverflowError for an int beyond float's range: compare() fails it
     if isinstance(x, dict) and set(x) == {"$float"} and x["$float"] in ("nan", "inf", "-inf"):
         return float(x["$float"])
     return None
 
 
 def _show(x) -> str:
-    return json.dumps(x, default=str)[:80]
+    try:
+        return json.dumps(x, default=str)[:80]
+    except (ValueError, RecursionError):  # an integer too long to print, or deep nesting
+        return f"<{type(x).__name__} that cannot be shown>"
 
 
 def _frame(value):
@@ -216,14 +219,19 @@ def _frame(value):
 
 
 def compare(got, expected, *, rel: float = 1e-9, abs_: float = 0.0, ordered: bool = True):
-    """None when ``got`` matches ``expected`` (both recorded values), else why not."""
+    """None when ``got`` matches ``expected`` (both recorded values), else why not.
+
+    Never raises: a record the judge cannot read (malformed, out of range, absurdly nested) is a
+    failed comparison for this answer only."""
     try:
         return _compare(got, expected, rel, abs_, ordered)
-    except (RecursionError, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the record, this answer simply fails
         return f"the answer could not be compared ({type(exc).__name__})"
 
 
 def _compare(got, exp, rel, abs_, ordered):
+    if type(got) is int and type(exp) is int and got == exp:
+        return None  # equal integers, however large
     e_num = _number(exp)
     if e_num is not None:
         g_num = _number(got)
@@ -374,7 +382,11 @@ def judge(nb, key: dict) -> tuple[dict[str, list[str]], list[str]]:
                 flags.append("tampering suspected: answer records outside the hidden tests")
             cell.outputs = others
             continue
-        reasons, cell_flags = judge_records(records, key["cells"][gid], gid)
+        try:
+            reasons, cell_flags = judge_records(records, key["cells"][gid], gid)
+        except Exception as exc:  # noqa: BLE001 - never let one cell's records stop the judge
+            reasons = [f"the answers could not be judged ({type(exc).__name__})"]
+            cell_flags = [f"tampering suspected: answers in {gid} could not be judged"]
         flags += cell_flags
         others = [o for o in others if o.get("output_type") != "execute_result"]
         if reasons:
@@ -414,6 +426,8 @@ class TrustedScoring(Preprocessor):
         )
         key = load_key(source)
         _, flags = judge(nb, key)
+        # what the sandbox saw the submission do (tpmlab.grading.execute / sentinel)
+        flags += [f for f in resources.get("tpmlab_sandbox_evidence", []) if f not in flags]
         nb.metadata.setdefault("tpmlab", {})["review_flags"] = flags
         return nb, resources
 

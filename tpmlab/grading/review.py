@@ -3,6 +3,13 @@
 nbgrader restores test cells from the source before grading, so an edited or deleted test cell
 cannot change a score; it is still worth a look. Flags: missing or corrupt notebooks, extra
 files, edited or deleted test cells, and code that reaches for the grader's machinery.
+
+The ``suspicious code`` flags come from reading the source for patterns: they are **advice** for
+a human reader, not detection. A name built from strings (``getattr(os, "sy" + "stem")``,
+``vars(module)[...] = ...``) evades every one of them. What the sandbox enforces and records
+(``sandbox refused: ...`` from :mod:`tpmlab.grading.sandbox`, ``sandbox saw: ...`` from
+:mod:`tpmlab.grading.sentinel`) is the evidence to trust. The review never raises on what a
+student submitted: an unreadable notebook or code too deeply nested to parse is a flag.
 """
 
 from __future__ import annotations
@@ -78,6 +85,8 @@ def patched_imports(code: str) -> list[str]:
             tree = ast.parse("\n".join(kept))
         except SyntaxError:
             return found
+    # (absurdly nested code raises RecursionError or MemoryError here: review_submission turns
+    # that into a flag, never a crash)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
@@ -107,9 +116,34 @@ def patched_imports(code: str) -> list[str]:
     return found
 
 
+def _source(cell) -> str:
+    """A cell's source as text (a hand-edited notebook may hold anything there)."""
+    source = cell.get("source", "")
+    if isinstance(source, list):
+        source = "".join(s for s in source if isinstance(s, str))
+    return source if isinstance(source, str) else ""
+
+
+def _well_formed(nb) -> str | None:
+    """Why ``nb`` is not a notebook nbgrader can grade as written, or None."""
+    cells = nb.get("cells")
+    if not isinstance(cells, list):
+        return "no list of cells"
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, dict) or not isinstance(cell.get("metadata", {}), dict):
+            return f"cell {i} is not a cell"
+        source = cell.get("source", "")
+        if not (
+            isinstance(source, str)
+            or (isinstance(source, list) and all(isinstance(s, str) for s in source))
+        ):
+            return f"cell {i} has a source of type {type(source).__name__}"
+    return None
+
+
 def _test_cells(nb) -> dict[str, str]:
     return {
-        cell.metadata["nbgrader"]["grade_id"]: cell.source
+        cell.metadata["nbgrader"]["grade_id"]: _source(cell)
         for cell in nb.cells
         if is_autograded_test(cell)
     }
@@ -142,6 +176,9 @@ def review_submission(course, assignment: str, folder: Path) -> list[str]:
         except Exception as exc:  # any parse error means an unreadable notebook
             flags.append(f"corrupt notebook: {name} ({type(exc).__name__})")
             continue
+        problem = _well_formed(nb)
+        if problem:
+            flags.append(f"corrupt notebook: {name} ({problem})")
         source_nb = nbformat.read(str(course.source_dir(assignment) / name), as_version=4)
         theirs = _test_cells(nb)
         for grade_id, source in _test_cells(source_nb).items():
@@ -150,14 +187,20 @@ def review_submission(course, assignment: str, folder: Path) -> list[str]:
             elif _norm(_strip_hidden(source)) != _norm(_strip_hidden(theirs[grade_id])):
                 flags.append(f"edited test cell: {grade_id}")
         code = "\n".join(
-            c.source
+            _source(c)
             for c in nb.cells
-            if c.cell_type == "code" and not c.metadata.get("nbgrader", {}).get("grade")
+            if isinstance(c, dict)
+            and c.get("cell_type") == "code"
+            and not (c.get("metadata", {}).get("nbgrader") or {}).get("grade")
         )
         for label, pattern in SUSPICIOUS.items():
             if pattern.search(code):
                 flags.append(f"suspicious code: {label}")
-        patched = patched_imports(code)
+        try:
+            patched = patched_imports(code)
+        except (RecursionError, MemoryError) as exc:
+            flags.append(f"suspicious code: too deeply nested to analyse ({type(exc).__name__})")
+            patched = []
         if patched:
             flags.append(f"suspicious code: patches imported code ({', '.join(patched[:3])})")
     return flags

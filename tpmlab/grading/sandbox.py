@@ -10,16 +10,18 @@ The launcher runs as the grader (root) and starts ``ipykernel`` inside ``bwrap``
 - a read-only view of the system (``/usr``, the library links, a few files of ``/etc``), the
   Python installation, the virtualenv, the ``tpmlab`` package and Orbit's datasets; nothing else
   of the machine: no course folder, no gradebook, no notebooks, no other student, no ``/root``;
-- a private scratch directory as the working directory, holding a fresh copy of the assignment's
-  data files only (never the notebooks, never files the student submitted), and size-limited
-  tmpfs ``/tmp`` and home;
+- a private working directory ``/assignment`` holding a fresh copy of the assignment's data files
+  only (never the notebooks, never files the student submitted), ``/tmp`` and a home directory:
+  three size-limited tmpfs inside the sandbox (:data:`LIMITS` ``scratch``, ``tmpfs``, ``home``,
+  256 MiB in all), gone with it; nothing the kernel writes there reaches the grader's disk;
 - an unprivileged user of its own: each running sandbox takes a free uid from a range reserved
   for the grader (``61000-61127`` by default, ``TPMLAB_SANDBOX_UID_BASE`` moves it), with no
   capabilities and ``no_new_privs``;
 - resource limits (``RLIMIT_AS``, ``NPROC``, ``FSIZE``, ``NOFILE``, ``CPU``);
 - the kernel's sockets are ZMQ ``ipc://`` files in a directory shared with the grader (the
-  connection file's directory, absolute and unique per worker), because TCP cannot cross the
-  network namespace.
+  connection file's directory, absolute and unique per kernel), because TCP cannot cross the
+  network namespace. The launcher mounts a tiny tmpfs there (:data:`SOCKET_DIR_BYTES`, a few
+  inodes), so the one host folder the kernel can write holds sockets and next to nothing else.
 
 The launcher refuses to start a kernel that is not configured for IPC, and any failure to build
 the sandbox is a kernel that does not start: grading then fails loudly, never silently
@@ -41,6 +43,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -61,8 +64,15 @@ LIMITS = {
     "fsize": 64 * MIB,  # largest file it may write, bytes
     "nofile": 256,  # open files
     "cpu": 300,  # CPU seconds
-    "tmpfs": 256 * MIB,  # size of /tmp and of the home directory
+    # everything the sandbox can write, 256 MiB in all (tmpfs inside the sandbox, in memory:
+    # where there is a memory cgroup, it counts towards the memory limit too)
+    "scratch": 160 * MIB,  # the working directory /assignment
+    "tmpfs": 64 * MIB,  # /tmp
+    "home": 32 * MIB,  # the home directory
 }
+#: The host folder of the kernel's sockets: a tmpfs of this size and this many inodes.
+SOCKET_DIR_BYTES = 256 * 1024
+SOCKET_DIR_INODES = 32
 
 INSTALL_HINT = (
     "Grade on a Linux machine as root with bubblewrap installed (Debian/Ubuntu: "
@@ -113,7 +123,7 @@ def _data_dir() -> Path | None:
 
 def bwrap_args(
     uid: int,
-    scratch: Path,
+    files: list[tuple[str, int | None]],
     meta: Path,
     shared: list[Path],
     limits: dict,
@@ -121,9 +131,10 @@ def bwrap_args(
 ) -> list[str]:
     """The ``bwrap ... setpriv ...`` prefix of a sandboxed command.
 
-    ``scratch`` becomes the working directory; ``meta`` holds the generated passwd/group files
-    and the kernel's copy of its connection file; ``shared`` are read-write directories seen at
-    the same path inside (the IPC socket directory).
+    The working directory is a fresh tmpfs; ``files`` are what to put in it (a relative path and
+    an open file descriptor to copy from, or None for a directory); ``meta`` holds the generated
+    passwd/group files and the kernel's copy of its connection file; ``shared`` are read-write
+    directories seen at the same path inside (the IPC socket directory).
     """
     args = [
         "bwrap",
@@ -163,10 +174,10 @@ def bwrap_args(
     args += ["--ro-bind", str(meta / "passwd"), "/etc/passwd"]
     args += ["--ro-bind", str(meta / "group"), "/etc/group"]
     args += ["--proc", "/proc", "--dev", "/dev"]
-    size = str(limits["tmpfs"])
-    args += ["--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
+    args += ["--perms", "1777", "--size", str(limits["tmpfs"]), "--tmpfs", "/tmp"]
     args += ["--perms", "0755", "--dir", "/home"]
-    args += ["--perms", "0777", "--size", size, "--tmpfs", HOME]  # the only user is the student
+    # the only user inside is the student
+    args += ["--perms", "0777", "--size", str(limits["home"]), "--tmpfs", HOME]
     made: set[str] = set()
     for folder in _python_dirs():
         args += [*_parents(folder, made), "--ro-bind", str(folder), str(folder)]
@@ -176,7 +187,14 @@ def bwrap_args(
     for folder in shared:
         args += [*_parents(folder, made), "--bind", str(folder), str(folder)]
     args += ["--ro-bind", str(meta), "/run/tpmlab"]
-    args += ["--bind", str(scratch), WORKDIR, "--chdir", WORKDIR]
+    args += ["--perms", "0777", "--size", str(limits["scratch"]), "--tmpfs", WORKDIR]
+    for rel, fd in files:
+        target = f"{WORKDIR}/{rel}"
+        if fd is None:
+            args += ["--perms", "0777", "--dir", target]
+        else:
+            args += ["--perms", "0666", "--file", str(fd), target]
+    args += ["--chdir", WORKDIR]
     for key, value in env.items():
         args += ["--setenv", key, value]
     args += [
@@ -275,26 +293,68 @@ class _UidSlot:
             os.close(self.fd)
 
 
-def copy_assignment_files(source: Path | None, scratch: Path) -> None:
-    """The assignment's data files (everything but notebooks and caches) into ``scratch``."""
+def assignment_files(source: Path | None) -> list[Path]:
+    """The assignment's data files and folders (everything but notebooks and caches), relative
+    to ``source``, parents before children: what the sandbox's working directory starts with."""
     if source is None or not source.is_dir():
-        return
+        return []
     skip = {".ipynb_checkpoints", "__pycache__", "feedback"}
-    for path in source.rglob("*"):
+    found = []
+    for path in sorted(source.rglob("*")):
         rel = path.relative_to(source)
         if path.is_symlink() or any(p in skip or p.startswith(".") for p in rel.parts):
             continue
-        if path.is_dir():
-            (scratch / rel).mkdir(parents=True, exist_ok=True)
-        elif path.suffix != ".ipynb":
-            (scratch / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, scratch / rel)
+        if path.is_dir() or path.suffix != ".ipynb":
+            found.append(rel)
+    return found
 
 
-def _chown_tree(root: Path, uid: int) -> None:
-    os.chown(root, uid, uid)
-    for path in root.rglob("*"):
-        os.chown(path, uid, uid, follow_symlinks=False)
+# ---- mounts the launcher makes on the host (root only) ----------------------------------------
+MNT_DETACH = 2
+
+
+def _libc():
+    import ctypes
+    import ctypes.util
+
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def mount_tmpfs(path: Path, size: int, inodes: int, uid: int) -> None:
+    """Mount a tmpfs of ``size`` bytes and ``inodes`` inodes, owned by ``uid`` (mode 0700), on
+    the host folder ``path``."""
+    import ctypes
+
+    options = f"size={size},nr_inodes={inodes},mode=0700,uid={uid},gid={uid}".encode()
+    if _libc().mount(b"tmpfs", str(path).encode(), b"tmpfs", 0, options) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"cannot mount a tmpfs on {path}: {os.strerror(err)}")
+
+
+def _unescape_mount_path(text: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
+def release_mounts(base: Path | str) -> None:
+    """Detach every mount at or under ``base`` (deepest first): the socket-folder tmpfs a
+    launcher killed before it could clean up leaves behind."""
+    base = os.path.realpath(base)
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return
+    points = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 4:
+            point = _unescape_mount_path(fields[4])
+            if point == base or point.startswith(base.rstrip("/") + "/"):
+                points.append(point)
+    if not points:
+        return
+    libc = _libc()
+    for point in sorted(points, key=len, reverse=True):
+        libc.umount2(point.encode(), MNT_DETACH)
 
 
 def _set_limits(limits: dict):
@@ -406,7 +466,7 @@ class Sandbox:
     """One sandbox: a uid, a private scratch directory, and the ``bwrap`` command around it."""
 
     def __init__(self, shared: list[Path] = (), files_from: Path | None = None, limits=None):
-        self.limits = limits or limits_from_env()
+        self.limits = {**LIMITS, **(limits or limits_from_env())}
         self.slot = _UidSlot()
         self.uid = self.slot.uid
         # under the worker's directory when there is one: the coordinator removes it even when it
@@ -414,38 +474,59 @@ class Sandbox:
         base = os.environ.get("TPMLAB_SANDBOX_DIR")
         self.root = Path(tempfile.mkdtemp(prefix="box-", dir=base if base else None))
         self.meta = self.root / "meta"
-        self.scratch = self.root / "scratch"
         self.meta.mkdir(mode=0o755)
-        self.scratch.mkdir()
         os.chmod(self.meta, 0o755)  # whatever the umask: the kernel reads it
         _write_identity(self.meta, self.uid)
-        copy_assignment_files(files_from, self.scratch)
-        _chown_tree(self.scratch, self.uid)
-        os.chmod(self.scratch, 0o711)  # bwrap (root, no capabilities) must enter it
+        self.files_from = files_from
+        self.files = assignment_files(files_from)
         self.shared = [Path(p) for p in shared]
-        for folder in self.shared:
-            os.chown(folder, self.uid, self.uid)
-            os.chmod(folder, 0o700)
+        self.mounted: list[Path] = []
+        try:
+            for folder in self.shared:
+                # the kernel must create its sockets here, so it can write here: a tiny tmpfs
+                # keeps it from filling the grader's disk through this folder
+                mount_tmpfs(folder, SOCKET_DIR_BYTES, SOCKET_DIR_INODES, self.uid)
+                self.mounted.append(folder)
+        except OSError:
+            self.close()
+            raise
         self.cgroups = Cgroups(self.root.name, self.limits["memory"], self.limits["nproc"])
 
-    def command(self, argv: list[str]) -> list[str]:
-        env = sandbox_env(self.uid)
-        return [
-            *bwrap_args(self.uid, self.scratch, self.meta, self.shared, self.limits, env),
-            *argv,
-        ]
-
-    def popen(self, argv: list[str], **kwargs) -> subprocess.Popen:
+    def popen(self, argv: list[str], extra_env: dict | None = None, **kwargs) -> subprocess.Popen:
         set_limits = _set_limits(self.limits)
+        opened: list[int] = []
+        try:
+            files: list[tuple[str, int | None]] = []
+            for rel in self.files:
+                path = self.files_from / rel
+                if path.is_dir():
+                    files.append((rel.as_posix(), None))
+                else:  # bwrap copies each data file into the sandbox's tmpfs from this fd
+                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+                    opened.append(fd)
+                    files.append((rel.as_posix(), fd))
+            env = {**sandbox_env(self.uid), **(extra_env or {})}
+            command = [
+                *bwrap_args(self.uid, files, self.meta, self.shared, self.limits, env),
+                *argv,
+            ]
 
-        def before_exec():
-            self.cgroups.join()
-            set_limits()
+            def before_exec():
+                self.cgroups.join()
+                set_limits()
 
-        return subprocess.Popen(self.command(argv), preexec_fn=before_exec, **kwargs)
+            pass_fds = tuple(opened) + tuple(kwargs.pop("pass_fds", ()))
+            return subprocess.Popen(command, preexec_fn=before_exec, pass_fds=pass_fds, **kwargs)
+        finally:
+            for fd in opened:
+                os.close(fd)
 
     def close(self) -> None:
-        self.cgroups.close()
+        if getattr(self, "cgroups", None) is not None:
+            self.cgroups.close()
+        for folder in self.mounted:
+            release_mounts(folder)
+        self.mounted = []
         shutil.rmtree(self.root, ignore_errors=True)
         self.slot.release()
 
@@ -501,6 +582,7 @@ REFUSALS = {
     "[Errno 11] Resource temporarily unavailable": "process limit",
     "[Errno 27] File too large": "file size limit",
     "[Errno 24] Too many open files": "open files limit",
+    "[Errno 28] No space left on device": "disk limit",
     "[Errno 30] Read-only file system": "write outside the scratch directory",
     "[Errno 13] Permission denied": "permission denied",
     "[Errno 101] Network is unreachable": "network",
@@ -607,6 +689,44 @@ def _fail(message: str) -> int:
     return 3
 
 
+def _relay_evidence(read_end: int, path: str | None, proc: subprocess.Popen) -> None:
+    """Copy the kernel's reports (:mod:`tpmlab.grading.sentinel`) from the pipe to the evidence
+    file ``path`` (at most ``MAX_EVIDENCE_BYTES``; the rest is read and dropped)."""
+    from tpmlab.grading.sentinel import MAX_EVIDENCE_BYTES
+
+    out = None
+    if path:
+        with contextlib.suppress(OSError):
+            out = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    kept = 0
+    try:
+        while True:
+            try:
+                chunk = os.read(read_end, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            if out is not None and kept < MAX_EVIDENCE_BYTES:
+                chunk = chunk[: MAX_EVIDENCE_BYTES - kept]
+                kept += len(chunk)
+                with contextlib.suppress(OSError):
+                    os.write(out, chunk)
+        # the pipe closed: normal when the kernel ends; while it still runs, the submission
+        # closed it
+        try:
+            proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            if out is not None:
+                line = b'\n{"kind": "reports channel closed while the kernel ran"}\n'
+                with contextlib.suppress(OSError):
+                    os.write(out, line)
+    finally:
+        os.close(read_end)
+        if out is not None:
+            os.close(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m tpmlab.grading.sandbox -f CONNECTION_FILE``: ipykernel inside the sandbox."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -635,10 +755,24 @@ def main(argv: list[str] | None = None) -> int:
         conn_copy.write_text(json.dumps(info))
         os.chown(conn_copy, box.uid, box.uid)
         os.chmod(conn_copy, 0o400)
-        proc = box.popen(
-            [sys.executable, "-m", "ipykernel_launcher", "-f", "/run/tpmlab/kernel.json"],
-            stdin=subprocess.DEVNULL,
+        from tpmlab.grading import sentinel
+
+        read_end, write_end = os.pipe()
+        try:
+            proc = box.popen(
+                [sys.executable, "-m", "tpmlab.grading.sentinel", "-f", "/run/tpmlab/kernel.json"],
+                extra_env={sentinel.FD_ENV: str(write_end)},
+                stdin=subprocess.DEVNULL,
+                pass_fds=(write_end,),
+            )
+        finally:
+            os.close(write_end)
+        relay = threading.Thread(
+            target=_relay_evidence,
+            args=(read_end, os.environ.get(sentinel.FILE_ENV), proc),
+            daemon=True,
         )
+        relay.start()
 
         def stop(signum, frame):
             with contextlib.suppress(ProcessLookupError):
@@ -646,7 +780,9 @@ def main(argv: list[str] | None = None) -> int:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts arrive as messages
-        return proc.wait()
+        code = proc.wait()
+        relay.join(timeout=5)
+        return code
     finally:
         box.close()
 

@@ -40,6 +40,9 @@ def _grade(job: dict) -> dict:
     config.CourseDirectory.student_id = job["student"]
     config.Execute.timeout = job["cell_timeout"]
     config.Execute.interrupt_on_timeout = True
+    # the outputs of a cell may still be arriving when its reply does; on a loaded machine the
+    # default 4 s wait for them made honest cells with plots or many displays fail
+    config.Execute.iopub_timeout = max(10, job["cell_timeout"])
     # Outputs are collected before shutdown; a graceful kernel shutdown only costs time here.
     config.Execute.shutdown_kernel = "immediate"
     if job.get("sandbox"):
@@ -77,7 +80,11 @@ def _grade(job: dict) -> dict:
         ok = False
     finally:
         if job.get("sandbox"):
-            shutil.rmtree(os.environ.pop("TPMLAB_SANDBOX_IPC_DIR"), ignore_errors=True)
+            from tpmlab.grading.sandbox import release_mounts
+
+            ipc_dir = os.environ.pop("TPMLAB_SANDBOX_IPC_DIR")
+            release_mounts(ipc_dir)  # a launcher killed at shutdown leaves its socket tmpfs
+            shutil.rmtree(ipc_dir, ignore_errors=True)
     return {"student": job["student"], "ok": ok, "log": log_stream.getvalue()[-4000:]}
 
 
