@@ -252,6 +252,12 @@ def _install(fd: int) -> None:
     sys.addaudithook(hook)
 
 
+#: Grading kernels ignore the environment's IPython extensions: a learner's setup of the same
+#: environment (``learner-setup`` loads ``tpmlab.errors`` in every kernel) shortens tracebacks,
+#: and the feedback reads the traceback to tell a public check's error from a hidden test's.
+KERNEL_ARGS = ("--InteractiveShellApp.extensions=[]",)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     fd = os.environ.pop(FD_ENV, None)
@@ -259,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         _install(int(fd))
     from ipykernel import kernelapp
 
-    sys.argv = [sys.argv[0], *argv, "--HistoryManager.enabled=False"]
+    sys.argv = [sys.argv[0], *argv, "--HistoryManager.enabled=False", *KERNEL_ARGS]
     kernelapp.launch_new_instance()
     return 0
 
