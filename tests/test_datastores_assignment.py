@@ -97,3 +97,41 @@ def test_messages_say_what_to_fix(kv_installed):
     assert "one entry per token" in results["q4_tests"].error
     assert "divide the row store" in results["q3_tests"].error
     assert "commands sent to the server" in nbs.run(PATH, {"q4": WRONG[0]["q4"]})["q4_tests"].error
+
+
+REVIEWED_WRONG = {
+    # an independent review's wrong answers that passed before
+    "q3": "def speed_ratio(row_times, col_times):\n"
+    "    med = lambda x: sorted(x)[len(x) // 2]\n"
+    "    return med(row_times) / med(col_times)\n"
+    "q3_measured = 4.0",
+    "q8": "def largest_line(mau):\n"
+    "    b = monthly_bill(orbit_usage(mau), committed=True)\n"
+    "    return str(b.loc[b['usd'].idxmax(), 'item'])",
+    "q1": Q1.replace(
+        '"task board: tasks, projects and members changed together, kept consistent"',
+        '"task board"',
+    )
+    % ("key-value", "columnar", "search"),
+}
+REVIEWED_RIGHT = {
+    # valid answers written differently: rounded to the dollar, one decimal
+    "q6": "def orbit_monthly(mau):\n"
+    "    return float(monthly_bill(orbit_usage(mau))['usd'].sum())\n"
+    "q6_ratio = round(orbit_monthly(2_000_000) / orbit_monthly(200_000), 1)",
+    "q7": "def annual_commitment_savings(mau):\n"
+    "    u = orbit_usage(mau)\n"
+    "    return round(12 * float(monthly_bill(u)['usd'].sum()"
+    " - monthly_bill(u, committed=True)['usd'].sum()))",
+}
+
+
+def test_reviewed_answers(kv_installed):
+    results = nbs.run(PATH, {**REVIEWED_WRONG, **REVIEWED_RIGHT})
+    for qid in REVIEWED_WRONG:
+        assert not results[f"{qid}_tests"].passed, f"the reviewed wrong answer to {qid} passed"
+    assert "keys unchanged" in results["q1_tests"].error
+    for qid in REVIEWED_RIGHT:
+        assert results[f"{qid}_tests"].passed, results[f"{qid}_tests"].error
+    # the server's command count names one MGET as 1, as the question says
+    assert "expected 1" in nbs.run(PATH, {"q4": WRONG[0]["q4"]})["q4_tests"].error
