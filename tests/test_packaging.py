@@ -67,6 +67,7 @@ def test_every_runtime_dependency_imports():
         "uvicorn": "uvicorn",
         "httpx": "httpx",
         "requests": "requests",
+        "redis": "redis",
         "pyyaml": "yaml",
         "tqdm": "tqdm",
     }

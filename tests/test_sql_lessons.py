@@ -209,9 +209,18 @@ def run_lesson(name: str, answers: dict[str, str], probe: str) -> tuple[str, obj
     *body, last = probe.strip().splitlines()
     probe_code = "\n".join(["import json as _json", *body, f"print('PROBE' + _json.dumps({last}))"])
     nb.cells.append(nbformat.v4.new_code_cell(probe_code))
-    NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": path.parent}}
-    ).execute()
+    import os
+
+    from tpmlab.checks import STRICT_TRY_IT
+
+    strict = os.environ.pop(STRICT_TRY_IT, None)  # answered Try-its must tick, not raise
+    try:
+        NotebookClient(
+            nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": path.parent}}
+        ).execute()
+    finally:
+        if strict is not None:
+            os.environ[STRICT_TRY_IT] = strict
     printed = "".join(
         o.get("text", "") for c in nb.cells[:-1] if c.cell_type == "code" for o in c.outputs
     )
