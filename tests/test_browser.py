@@ -152,7 +152,6 @@ def _walkthrough(page, expect, base: str, token: str, log_path: Path, root: Path
     expect(home.locator("table").first).to_contain_text("Orientation")
     page.screenshot(path=str(SHOTS / "01-course-home.png"))
 
-
     # ...whose module map links to the learner's copy of the warm-up.
     link = home.locator("table a", has_text="00-warmup").first
     assert "assignments/00-warmup/warmup.ipynb" in (link.get_attribute("href") or "")
@@ -167,7 +166,6 @@ def _walkthrough(page, expect, base: str, token: str, log_path: Path, root: Path
         "data-status", "idle", timeout=60_000
     )
     page.screenshot(path=str(SHOTS / "02-warmup-opened.png"))
-
 
     # 2. Run > Run All Cells: the setup loads Orbit's data, then the first (unanswered) check
     # stops the run and says what to do.
