@@ -619,7 +619,10 @@ PROBABILITIES = {
 @pytest.mark.parametrize("fn,arity", SCALAR, ids=lambda x: getattr(x, "__name__", str(x)))
 def test_any_number_gives_a_possible_answer_or_invalid_argument(fn, arity):
     @settings(
-        max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+        max_examples=60,
+        deadline=None,
+        derandomize=True,  # the same examples in every run: CI does not depend on luck
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
     )
     @given(st.tuples(*[ANY_NUMBER] * arity))
     def check(args):
@@ -639,7 +642,7 @@ def test_any_number_gives_a_possible_answer_or_invalid_argument(fn, arity):
     check()
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, derandomize=True)
 @given(
     p1=st.floats(0.01, 0.99),
     lift=st.floats(0.002, 0.2),

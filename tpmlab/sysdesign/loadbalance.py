@@ -37,8 +37,9 @@ def _n_servers(n_servers) -> int:
 
 
 def _mu(mu) -> float:
+    # below 1e-100 a mean response time (1 / mu ...) overflows to infinity
     return validate.number(
-        "mu", mu, low=0, low_open=True, fix="Pass the service rate of one server, e.g. mu=1.0."
+        "mu", mu, low=1e-100, fix="Pass the service rate of one server, e.g. mu=1.0."
     )
 
 
