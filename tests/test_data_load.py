@@ -175,3 +175,32 @@ def test_postgres_load_into_a_fresh_schema(pg_url, small_db):
             data.load_into(pg_url, small_db, db_schema="bad name; drop")
     finally:
         eng.dispose()
+
+
+def test_a_postgresql_style_load_does_not_strip_foreign_keys_from_later_loads(small_db, tmp_path):
+    """The foreign keys a PostgreSQL load adds with ALTER TABLE must not vanish from a DuckDB
+    load later in the same process (SQLAlchemy's AddConstraint marks them "not inline")."""
+    from tpmlab.data.load import add_foreign_keys
+
+    class Recorder:  # stands in for a PostgreSQL connection: compiles, runs nothing
+        statements = []
+
+        def execute(self, statement):
+            self.statements.append(statement)
+
+    add_foreign_keys(Recorder(), schema.TABLE_ORDER)
+    assert Recorder.statements, "no foreign key was added"
+    url = f"duckdb:///{tmp_path / 'after.duckdb'}"
+    data.load_into(url, small_db)
+    eng = create_engine(url)
+    try:
+        with eng.connect() as c:
+            kinds = {
+                (r[0], r[1])
+                for r in c.execute(
+                    text("SELECT table_name, constraint_type FROM duckdb_constraints()")
+                )
+            }
+    finally:
+        eng.dispose()
+    assert ("events", "FOREIGN KEY") in kinds

@@ -59,6 +59,22 @@ def _copy_postgres(eng: Engine, name: str, chunks, qualified: str) -> None:
         raw.close()
 
 
+def add_foreign_keys(conn, names) -> None:
+    """``ALTER TABLE ... ADD CONSTRAINT`` for every foreign key of ``names`` (PostgreSQL loads).
+
+    SQLAlchemy's ``AddConstraint`` marks the shared schema's constraint as "not inline" for every
+    later ``CREATE TABLE`` in this process, so a DuckDB or SQLite load after a PostgreSQL one
+    would lose its foreign keys: the mark is put back after each statement."""
+    for name in names:
+        for c in schema.table(name).constraints:
+            if isinstance(c, ForeignKeyConstraint):
+                rule = c._create_rule
+                try:
+                    conn.execute(AddConstraint(c))
+                finally:
+                    c._create_rule = rule
+
+
 def _insert_duckdb(eng: Engine, name: str, chunks, qualified: str) -> None:
     t = schema.table(name)
     dialect = eng.dialect
@@ -222,10 +238,7 @@ def _load(eng, src_path, if_exists, db_schema, chunk_rows, quiet) -> dict[str, i
             for idx in sorted(schema.table(name).indexes, key=lambda i: i.name):
                 conn.execute(CreateIndex(idx))
         if deferred:
-            for name in names:
-                for c in schema.table(name).constraints:
-                    if isinstance(c, ForeignKeyConstraint):
-                        conn.execute(AddConstraint(c))
+            add_foreign_keys(conn, names)
         if dialect == "postgresql":
             conn.execute(text("ANALYZE"))
     return counts
