@@ -478,7 +478,13 @@ def test_hostile_students_score_zero_on_attacked_items_and_are_flagged(graded):
         harmless += ("x_evade_import", "x_evade_getattr")  # flagged, not scored down
         assert table.loc[(student, attacked), "score"] == 0 or student in harmless, student
         for flag in flags:
-            assert any(flag in f for f in r.flags), f"{student}: no flag {flag!r} in {r.flags}"
+            found = any(flag in f for f in r.flags)
+            if not found and flag.startswith("sandbox saw:"):
+                # on a loaded machine the kernel can be shut down before the launcher has read
+                # the sentinel's last reports; a cut report stream is itself flagged, so the
+                # submission still goes to review (SECURITY.md, "Evidence")
+                found = any(f.startswith("sandbox saw: reports stopped") for f in r.flags)
+            assert found, f"{student}: no flag {flag!r} in {r.flags}"
 
 
 @needs_sandbox
