@@ -127,6 +127,11 @@ class SandboxedExecute(Execute):
             return super().process_message(msg, cell, cell_index)
         if msg_type == "error":
             msg = _short_error(msg)
+        elif (
+            msg_type in ("stream", "display_data", "execute_result")
+            and self._output_sizes.get(cell_index, 0) > self.max_cell_output
+        ):  # the cell's own cap drops it (see output): it does not use the notebook's budget
+            return super().process_message(msg, cell, cell_index)
         content = msg.get("content") or {}
         size = _size(content)
         transient = content.get("transient") if isinstance(content, dict) else None
