@@ -151,7 +151,11 @@ def _walkthrough(page, expect, base: str, token: str, log_path: Path, root: Path
     expect(home.locator(".jp-RenderedMarkdown h1").first).to_contain_text("TPM Skills Lab")
     expect(home.locator("table").first).to_contain_text("Orientation")
     page.screenshot(path=str(SHOTS / "01-course-home.png"))
-
+    # Opening a notebook does not mark it modified (no "unsaved changes" dot on its tab).
+    page.wait_for_timeout(1500)
+    expect(page.locator(".lm-TabBar-tab.jp-mod-current")).not_to_have_class(
+        re.compile(r"jp-mod-dirty")
+    )
     # ...whose module map links to the learner's copy of the warm-up.
     link = home.locator("table a", has_text="00-warmup").first
     assert "assignments/00-warmup/warmup.ipynb" in (link.get_attribute("href") or "")
@@ -166,7 +170,11 @@ def _walkthrough(page, expect, base: str, token: str, log_path: Path, root: Path
         "data-status", "idle", timeout=60_000
     )
     page.screenshot(path=str(SHOTS / "02-warmup-opened.png"))
-
+    # ...not even once its kernel has started and reported its language (tpmlab.lab_contents).
+    page.wait_for_timeout(1500)
+    expect(page.locator(".lm-TabBar-tab.jp-mod-current")).not_to_have_class(
+        re.compile(r"jp-mod-dirty")
+    )
     # 2. Run > Run All Cells: the setup loads Orbit's data, then the first (unanswered) check
     # stops the run and says what to do.
     page.locator(".lm-MenuBar-item", has_text="Run").first.click()

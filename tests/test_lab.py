@@ -157,6 +157,12 @@ def test_learner_setup_for_make_lab(tmp_path):
         (prefix / "etc" / "jupyter" / "jupyter_server_config.d" / "tpmlab.json").read_text()
     )["ServerApp"]["jpserver_extensions"]
     assert server["tpmlab.validate_dialog"] is True
+    assert (
+        json.loads((prefix / "etc" / "jupyter" / "jupyter_server_config.json").read_text())[
+            "ServerApp"
+        ]["contents_manager_class"]
+        == "tpmlab.lab_contents.CourseContentsManager"
+    )
     assert not any(v for k, v in server.items() if k.startswith("nbgrader."))
     before = {p: p.stat().st_mtime_ns for p in written}
     learner_setup(prefix=prefix)
@@ -192,6 +198,7 @@ def test_a_learners_lab_has_validate_message_first_and_no_instructor_tools(tmp_p
     import shutil
 
     from tpmlab.course import RELEASE, learner_setup
+    from tpmlab.lab_contents import kernel_language_info
 
     prefix = tmp_path / "prefix"
     learner_setup(prefix=prefix)
@@ -207,6 +214,15 @@ def test_a_learners_lab_has_validate_message_first_and_no_instructor_tools(tmp_p
         assert status == 200
         assert _disabled_plugins(page) == LEARNER_OFF
         assert get(f"{base}/formgrader?token={token}")[0] == 404
+        # the notebook is handed out with the kernel's language_info, so the kernel's report on
+        # start does not mark it modified (tpmlab.lab_contents); the file itself is untouched
+        on_disk = (root / "assignments" / "00-warmup" / "warmup.ipynb").read_bytes()
+        status, served = get(
+            f"{base}/api/contents/assignments/00-warmup/warmup.ipynb?token={token}"
+        )
+        assert status == 200
+        assert json.loads(served)["content"]["metadata"]["language_info"] == kernel_language_info()
+        assert (root / "assignments" / "00-warmup" / "warmup.ipynb").read_bytes() == on_disk
         result = _post_json(
             f"{base}/assignments/validate", token, {"path": "assignments/00-warmup/warmup.ipynb"}
         )
@@ -240,3 +256,31 @@ def test_make_instructor_starts_the_formgrader_on_the_course(tmp_path):
     text = log.read_text()
     assert "Formgrader" in text and "autograder/" in text
     assert "Unwritable directory" not in text, text[-2000:]
+
+
+def test_a_notebook_is_handed_out_with_the_language_info_its_kernel_reports():
+    """What JupyterLab compares when the kernel starts: the kernel's kernel_info_reply (a real
+    kernel of this environment) against what the contents manager gave it."""
+    from jupyter_client.manager import start_new_kernel
+
+    from tpmlab.lab_contents import kernel_language_info, with_kernel_language_info
+
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        reply = client.kernel_info(reply=True, timeout=60)["content"]
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    assert reply["language_info"] == kernel_language_info()
+    committed = {
+        "metadata": {
+            "kernelspec": {"language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        }
+    }
+    assert with_kernel_language_info(committed) is True
+    assert committed["metadata"]["language_info"] == reply["language_info"]
+    assert with_kernel_language_info(committed) is False  # already the kernel's
+    r_notebook = {"metadata": {"kernelspec": {"language": "R"}, "language_info": {"name": "R"}}}
+    assert with_kernel_language_info(r_notebook) is False
+    assert r_notebook["metadata"]["language_info"] == {"name": "R"}

@@ -148,6 +148,8 @@ LEARNER_SERVER_EXTENSIONS = {
     "nbgrader.server_extensions.validate_assignment": False,
     "tpmlab.validate_dialog": True,
 }
+#: Notebooks open unmodified (see :mod:`tpmlab.lab_contents`).
+LEARNER_CONTENTS_MANAGER = "tpmlab.lab_contents.CourseContentsManager"
 #: What ``make instructor`` turns back on, over the learner's setup of the same environment.
 INSTRUCTOR_PLUGINS = ("formgrader", "create-assignment")
 INSTRUCTOR_SERVER_EXTENSIONS = {
@@ -170,6 +172,15 @@ def _write_json(path: Path, data: dict) -> Path:
     return path
 
 
+def _contents_manager(config_dir: Path) -> Path:
+    """Set the learner's contents manager in ``config_dir/jupyter_server_config.json``, keeping
+    what else is there (Jupyter Server reads only server extensions from the ``.d`` folder)."""
+    path = config_dir / "jupyter_server_config.json"
+    data = json.loads(path.read_text()) if path.exists() and path.stat().st_size else {}
+    data.setdefault("ServerApp", {})["contents_manager_class"] = LEARNER_CONTENTS_MANAGER
+    return _write_json(path, data)
+
+
 def _page_config(config_dir: Path, disabled: dict[str, bool]) -> Path:
     """Merge nbgrader plugin switches into ``config_dir/labconfig/page_config.json``; they are
     also locked, so JupyterLab's extension manager does not offer to flip them."""
@@ -187,7 +198,7 @@ def learner_setup(prefix: Path | None = None) -> list[Path]:
     plain-words error extension in every kernel; nbgrader's Validate button, answered by
     :mod:`tpmlab.validate_dialog` (each failing check's message first); no instructor tools and no
     Assignments tab (handing in is the zip of ``python -m tpmlab.handin``), so no exchange folder
-    is needed. Returns the files written; running it again rewrites nothing."""
+    is needed; notebooks that open unmodified (:mod:`tpmlab.lab_contents`). Returns the files written; running it again rewrites nothing."""
     prefix = Path(prefix or sys.prefix)
     config_dir = prefix / "etc" / "jupyter"
     kernel_config = prefix / "etc" / "ipython" / "ipython_kernel_config.py"
@@ -204,6 +215,7 @@ def learner_setup(prefix: Path | None = None) -> list[Path]:
             config_dir / "jupyter_server_config.d" / "tpmlab.json",
             {"ServerApp": {"jpserver_extensions": LEARNER_SERVER_EXTENSIONS}},
         ),
+        _contents_manager(config_dir),
     ]
 
 
