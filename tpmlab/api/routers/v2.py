@@ -1,0 +1,42 @@
+"""The ``v2`` router: ``/v2/tasks``, the task representation's breaking change.
+
+v2 replaces v1's ``assignee_id`` with an ``assignee`` object and serves RFC 3339 times; the
+filters, sort orders and errors are v1's (shared from :mod:`tpmlab.api.routers.tasks`).
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Request
+
+from tpmlab.api.conditional import conditional_get
+from tpmlab.api.dependencies import ITEM_ERRORS, LIST_ERRORS, CursorParam, LimitParam, read_tasks
+from tpmlab.api.models import MAX_ID, Page, TaskV2
+from tpmlab.api.pagination import paginate
+from tpmlab.api.render import task_v2
+from tpmlab.api.routers.tasks import TaskSort, task_filters, task_or_404
+
+router = APIRouter(tags=["v2"])
+
+
+@router.get("/v2/tasks", response_model=Page[TaskV2], responses=LIST_ERRORS)
+async def list_tasks_v2(
+    request: Request,
+    _: Annotated[str, Depends(read_tasks)],
+    where: Annotated[list, Depends(task_filters)],
+    sort: TaskSort = "id",
+    limit: LimitParam = None,
+    cursor: CursorParam = None,
+):
+    """v2 of the task list: `assignee` object instead of `assignee_id`, RFC 3339 times."""
+    return paginate(request, "tasks", where, sort, limit, cursor, task_v2)
+
+
+@router.get("/v2/tasks/{task_id}", response_model=TaskV2, responses=ITEM_ERRORS)
+async def get_task_v2(
+    request: Request,
+    _: Annotated[str, Depends(read_tasks)],
+    task_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    if_none_match: Annotated[str | None, Header()] = None,
+):
+    """v2 of one task."""
+    return conditional_get(task_v2(task_or_404(request, task_id)), if_none_match)
