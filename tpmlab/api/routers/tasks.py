@@ -5,6 +5,8 @@ Writes are conditional (``If-Match``) and emit webhook events; ``POST`` honours
 project's tasks: it answers with ``Deprecation``, ``Sunset`` and ``Link`` headers.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
@@ -68,6 +70,29 @@ async def task_filters(
     return where
 
 
+@dataclass(frozen=True)
+class TaskListQuery:
+    """What a task list asks for: filters, sort order and page (the same in v1 and v2)."""
+
+    where: list[tuple[str, Any]]
+    sort: str
+    limit: int | None
+    cursor: str | None
+
+    def page(self, request: Request, render: Callable[[dict], dict]) -> JSONResponse:
+        return paginate(request, "tasks", self.where, self.sort, self.limit, self.cursor, render)
+
+
+async def task_list_query(
+    where: Annotated[list, Depends(task_filters)],
+    sort: TaskSort = "id",
+    limit: LimitParam = None,
+    cursor: CursorParam = None,
+) -> TaskListQuery:
+    """Dependency: the query string of ``GET /v1/tasks`` and ``GET /v2/tasks``."""
+    return TaskListQuery(where, sort, limit, cursor)
+
+
 def task_or_404(request: Request, task_id: int) -> dict:
     row = api_state(request).store.get("tasks", task_id)
     if row is None:
@@ -75,17 +100,19 @@ def task_or_404(request: Request, task_id: int) -> dict:
     return row
 
 
+async def task_row(request: Request, task_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> dict:
+    """Dependency: the stored task of the path's ``task_id``, or a 404 problem."""
+    return task_or_404(request, task_id)
+
+
+TaskList = Annotated[TaskListQuery, Depends(task_list_query)]
+TaskRow = Annotated[dict, Depends(task_row)]
+
+
 @router.get("/v1/tasks", response_model=Page[TaskV1], responses=LIST_ERRORS)
-async def list_tasks(
-    request: Request,
-    _: Annotated[str, Depends(read_tasks)],
-    where: Annotated[list, Depends(task_filters)],
-    sort: TaskSort = "id",
-    limit: LimitParam = None,
-    cursor: CursorParam = None,
-):
+async def list_tasks(request: Request, _: Annotated[str, Depends(read_tasks)], query: TaskList):
     """List tasks, filtered and sorted. Scope: `tasks:read`."""
-    return paginate(request, "tasks", where, sort, limit, cursor, task_v1)
+    return query.page(request, task_v1)
 
 
 @router.get(
@@ -121,13 +148,12 @@ async def list_project_tasks(
 
 @router.get("/v1/tasks/{task_id}", response_model=TaskV1, responses=ITEM_ERRORS)
 async def get_task(
-    request: Request,
     _: Annotated[str, Depends(read_tasks)],
-    task_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    row: TaskRow,
     if_none_match: Annotated[str | None, Header()] = None,
 ):
     """One task, with an `ETag`. Send `If-None-Match` to get 304 if unchanged."""
-    return conditional_get(task_v1(task_or_404(request, task_id)), if_none_match)
+    return conditional_get(task_v1(row), if_none_match)
 
 
 @router.post(
