@@ -194,7 +194,7 @@ class Gateway(BaseHTTPMiddleware):
 
     def __init__(self, app, state) -> None:
         super().__init__(app)
-        self.state = state  # tpmlab.api.app.ApiState
+        self.state = state  # tpmlab.api.state.ApiState
 
     async def dispatch(self, request: Request, call_next) -> Response:
         path = request.url.path

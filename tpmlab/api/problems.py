@@ -14,6 +14,7 @@ as ``errors`` or ``retry_after`` are RFC 9457 "extension members".
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import Request
@@ -155,11 +156,25 @@ def _allowed_methods(request: Request) -> list[str]:
     from starlette.routing import Match
 
     methods: set[str] = set()
-    for route in request.app.routes:
+    for route in _every_route(request.app.routes):
         match, _ = route.matches(request.scope)
         if match != Match.NONE:
             methods.update(getattr(route, "methods", None) or ())
     return sorted(methods)
+
+
+def _every_route(routes: list) -> Iterable:
+    """The routes of an app and of the routers it includes.
+
+    Since FastAPI 0.137 ``include_router`` adds one lazy entry per router to ``app.routes``
+    instead of a copy of each route (fastapi/fastapi discussion 15791);
+    ``fastapi.routing.iter_route_contexts`` lists the routes inside those entries.
+    """
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # an older FastAPI: the included routes are already in ``app.routes``
+        return routes
+    return iter_route_contexts(routes)
 
 
 def _location(loc: tuple | list) -> str:

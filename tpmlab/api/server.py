@@ -25,9 +25,10 @@ from typing import Any
 
 import uvicorn
 
-from tpmlab.api.app import ApiState, create_app
+from tpmlab.api.app import create_app
 from tpmlab.api.config import READ_TOKEN, WRITE_TOKEN, ApiConfig
 from tpmlab.api.gateway import RequestRecord
+from tpmlab.api.state import ApiState
 from tpmlab.api.store import Store
 from tpmlab.errors import TPMLabError
 
