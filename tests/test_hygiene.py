@@ -8,6 +8,7 @@ section deviates from CONTRIBUTING.md's shape, or that reads Orbit's data anothe
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -267,3 +268,24 @@ def test_data_is_read_one_way_in_lessons(tmp_path, source, where, flagged):
     problems = notebook_problems(_lesson(tmp_path, cells, where), lesson=True)
     hits = [p for p in problems if "lessons read Orbit's data with pd.read_sql" in p]
     assert bool(hits) == flagged, problems
+
+
+def test_the_course_home_lists_each_lesson_with_its_own_title_and_time():
+    """The course home repeats each lesson's title and time to complete: they must agree with
+    the lesson's opening cell (the one place they are written)."""
+    home = nbformat.read(str(REPO_ROOT / "course" / "index.ipynb"), as_version=4)
+    text = "\n".join(c.source for c in home.cells if c.cell_type == "markdown")
+    listed = {
+        m.group(2): (m.group(1), m.group(3))
+        for m in re.finditer(r"- \[(.+?)\]\(([^)]+\.ipynb)\) \((\d+) min\)", text)
+    }
+    for path in (n for n in NOTEBOOKS if is_lesson(n)):
+        first = nbformat.read(str(REPO_ROOT / path), as_version=4).cells[0].source.splitlines()
+        title = re.sub(r"^# \d+\.\d+ ", "", first[0])
+        minutes = re.search(r"about (\d+) minutes", "\n".join(first[:3]))
+        own = (title, minutes.group(1) if minutes else None)
+        home_says = listed.get(path.removeprefix("course/"))
+        assert home_says == own, (
+            f"course/index.ipynb lists {path} as {home_says}, the lesson opens with {own}: "
+            "copy the lesson's title and time into the course home."
+        )
