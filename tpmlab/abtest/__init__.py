@@ -3,7 +3,8 @@
 One job per submodule: ``design`` (sample size, power, MDE, duration), ``analysis`` (z-test,
 Welch's t-test, confidence intervals), ``bootstrap`` (percentile bootstrap), ``srm`` (sample ratio
 mismatch), ``peeking`` (repeated-looks simulation), ``multiple`` (Bonferroni/Holm/BH), ``cuped``
-(variance reduction), ``report`` (stakeholder table). Every function names its method and source.
+(variance reduction), ``report`` (stakeholder table), ``experiments`` (one experiment's users
+with their arm and outcomes, read from Orbit's data). Every function names its method and source.
 """
 
 from tpmlab.abtest.analysis import (
@@ -28,6 +29,7 @@ from tpmlab.abtest.design import (
     sample_size_pooled,
     treatment_rate,
 )
+from tpmlab.abtest.experiments import experiment_users
 from tpmlab.abtest.multiple import adjust_pvalues
 from tpmlab.abtest.peeking import ARMITAGE_1969, PeekingResult, simulate_peeking
 from tpmlab.abtest.report import results_table, verdict
@@ -47,6 +49,7 @@ __all__ = [
     "cuped_analysis",
     "cuped_theta",
     "duration_days",
+    "experiment_users",
     "mde_for_sample_size",
     "power_curve",
     "power_two_proportions",

@@ -56,6 +56,62 @@ def _utilisation(utilisation, zero: bool = True) -> float:
     )
 
 
+def _simulate(
+    policy: str, lam: float, mu: float, n_requests: int, seed: int, sp: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The simulation behind :func:`simulate_load_balancer` and :func:`simulate_dispatch` (their
+    arguments already checked): seeded Poisson arrivals at rate ``lam`` and exponential work of
+    mean 1/mu, dispatched by ``policy`` to first-come-first-served servers of speeds ``sp``.
+    Returns each request's response time and server. The arrivals, the work and the random picks
+    depend on the seed only, so every policy sees the same traffic."""
+    n_servers = sp.size
+    rng = np.random.default_rng(seed)
+    arrivals = np.cumsum(rng.exponential(1 / lam, n_requests)).tolist()
+    work = rng.exponential(1 / mu, n_requests).tolist()
+    pick_rng = np.random.default_rng([seed, 1])
+    first = pick_rng.integers(n_servers, size=n_requests)
+    second = pick_rng.integers(max(n_servers - 1, 1), size=n_requests)
+    second = np.where(second >= first, second + 1, second) if n_servers > 1 else first
+    if policy == "weighted_random":
+        first = np.random.default_rng([seed, 2]).choice(n_servers, size=n_requests, p=sp / sp.sum())
+    elif policy == "weighted_round_robin":
+        first = np.asarray(_smooth_weighted_round_robin(sp, n_requests))
+    elif policy == "round_robin":
+        first = np.arange(n_requests) % n_servers
+    first, second = first.tolist(), second.tolist()
+    speed = sp.tolist()
+    queue_aware = policy in ("least_connections", "power_of_two")
+
+    last_departure = [0.0] * n_servers
+    outstanding = [0] * n_servers
+    events: list[tuple[float, int]] = []
+    responses = np.empty(n_requests)
+    chosen = np.empty(n_requests, dtype=int)
+    servers = range(n_servers)
+    for i in range(n_requests):
+        t = arrivals[i]
+        if queue_aware:
+            while events and events[0][0] <= t:
+                _, s = heapq.heappop(events)
+                outstanding[s] -= 1
+        if policy == "least_connections":
+            s = min(servers, key=outstanding.__getitem__)
+        elif policy == "power_of_two":
+            a, b = first[i], second[i]
+            s = a if outstanding[a] <= outstanding[b] else b
+        else:
+            s = first[i]
+        start = last_departure[s] if last_departure[s] > t else t
+        dep = start + work[i] / speed[s]
+        last_departure[s] = dep
+        if queue_aware:
+            outstanding[s] += 1
+            heapq.heappush(events, (dep, s))
+        responses[i] = dep - t
+        chosen[i] = s
+    return responses, chosen
+
+
 def simulate_load_balancer(
     policy: str,
     n_servers: int,
@@ -89,42 +145,7 @@ def simulate_load_balancer(
         raise validate.InvalidArgument("speeds", speeds, f"one speed per server ({n_servers})", fix)
     capacity = mu * sp.sum()
     lam = utilisation * capacity
-    rng = np.random.default_rng(seed)
-    arrivals = np.cumsum(rng.exponential(1 / lam, n_requests)).tolist()
-    work = rng.exponential(1 / mu, n_requests).tolist()
-    pick_rng = np.random.default_rng([seed, 1])
-    first = pick_rng.integers(n_servers, size=n_requests)
-    second = pick_rng.integers(max(n_servers - 1, 1), size=n_requests)
-    second = np.where(second >= first, second + 1, second) if n_servers > 1 else first
-    first, second = first.tolist(), second.tolist()
-    speed = sp.tolist()
-
-    last_departure = [0.0] * n_servers
-    outstanding = [0] * n_servers
-    events: list[tuple[float, int]] = []
-    responses = np.empty(n_requests)
-    servers = range(n_servers)
-    for i in range(n_requests):
-        t = arrivals[i]
-        while events and events[0][0] <= t:
-            _, s = heapq.heappop(events)
-            outstanding[s] -= 1
-        if policy == "round_robin":
-            s = i % n_servers
-        elif policy == "random":
-            s = first[i]
-        elif policy == "least_connections":
-            s = min(servers, key=outstanding.__getitem__)
-        else:
-            a, b = first[i], second[i]
-            s = a if outstanding[a] <= outstanding[b] else b
-        start = last_departure[s] if last_departure[s] > t else t
-        dep = start + work[i] / speed[s]
-        last_departure[s] = dep
-        outstanding[s] += 1
-        heapq.heappush(events, (dep, s))
-        responses[i] = dep - t
-    return responses
+    return _simulate(policy, lam, mu, n_requests, seed, sp)[0]
 
 
 def compare_policies(
@@ -382,52 +403,8 @@ def simulate_dispatch(
         )
     if not mu > 0:
         raise TPMLabError(f"mu must be positive; got {mu!r}.", "Pass mu=1.0.")
-    n_servers = sp.size
     lam = rho * mu * sp.sum()
-    rng = np.random.default_rng(seed)
-    arrivals = np.cumsum(rng.exponential(1 / lam, n_requests)).tolist()
-    work = rng.exponential(1 / mu, n_requests).tolist()
-    pick_rng = np.random.default_rng([seed, 1])
-    first = pick_rng.integers(n_servers, size=n_requests)
-    second = pick_rng.integers(max(n_servers - 1, 1), size=n_requests)
-    second = np.where(second >= first, second + 1, second) if n_servers > 1 else first
-    if policy == "weighted_random":
-        first = np.random.default_rng([seed, 2]).choice(n_servers, size=n_requests, p=sp / sp.sum())
-    elif policy == "weighted_round_robin":
-        first = np.asarray(_smooth_weighted_round_robin(sp, n_requests))
-    elif policy == "round_robin":
-        first = np.arange(n_requests) % n_servers
-    first, second = first.tolist(), second.tolist()
-    speed = sp.tolist()
-    queue_aware = policy in ("least_connections", "power_of_two")
-
-    last_departure = [0.0] * n_servers
-    outstanding = [0] * n_servers
-    events: list[tuple[float, int]] = []
-    responses = np.empty(n_requests)
-    chosen = np.empty(n_requests, dtype=int)
-    servers = range(n_servers)
-    for i in range(n_requests):
-        t = arrivals[i]
-        if queue_aware:
-            while events and events[0][0] <= t:
-                _, s = heapq.heappop(events)
-                outstanding[s] -= 1
-        if policy == "least_connections":
-            s = min(servers, key=outstanding.__getitem__)
-        elif policy == "power_of_two":
-            a, b = first[i], second[i]
-            s = a if outstanding[a] <= outstanding[b] else b
-        else:
-            s = first[i]
-        start = last_departure[s] if last_departure[s] > t else t
-        dep = start + work[i] / speed[s]
-        last_departure[s] = dep
-        if queue_aware:
-            outstanding[s] += 1
-            heapq.heappush(events, (dep, s))
-        responses[i] = dep - t
-        chosen[i] = s
+    responses, chosen = _simulate(policy, lam, mu, n_requests, seed, sp)
     return pd.DataFrame({"server": chosen, "response": responses})
 
 
