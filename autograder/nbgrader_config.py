@@ -44,30 +44,30 @@ c.Execute.timeout = 60
 c.Execute.kernel_name = "python3"
 
 # Feedback shows public checks and scores, never hidden test code or mark schemes (see
-# tpmlab.grading.feedback).
+# tpmlab.grading.feedback and tpmlab.grading.preprocessors.hide_hidden_tests).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "tpmlab.grading.feedback.HideHiddenTests",
-    "tpmlab.grading.sanitize.SanitizeNotebook",
+    "tpmlab.grading.preprocessors.hide_hidden_tests.HideHiddenTests",
+    "tpmlab.grading.preprocessors.sanitize_notebook.SanitizeNotebook",
 ]
 
-# Autograding runs each student's kernel in the bubblewrap sandbox (tpmlab.grading.execute;
+# Autograding runs each student's kernel in the bubblewrap sandbox (tpmlab.grading.preprocessors.sandboxed_execute;
 # without bubblewrap it refuses, unless TPMLAB_GRADE_UNSAFE=1). Hidden tests record answers; they
 # are judged here, in the grading process, against the answer key built from the source
 # notebook, never inside the student's kernel (tpmlab.grading.keys).
 c.Autograde.autograde_preprocessors = [
-    "tpmlab.grading.execute.SandboxedExecute",
+    "tpmlab.grading.preprocessors.sandboxed_execute.SandboxedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "tpmlab.grading.keys.TrustedScoring",
-    "tpmlab.grading.sanitize.SanitizeNotebook",
+    "tpmlab.grading.preprocessors.trusted_scoring.TrustedScoring",
+    "tpmlab.grading.preprocessors.sanitize_notebook.SanitizeNotebook",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
     # the mark scheme of each hand-graded answer, under it, for the formgrader (never in feedback)
-    "tpmlab.grading.markscheme.AddMarkSchemes",
+    "tpmlab.grading.preprocessors.add_mark_schemes.AddMarkSchemes",
 ]
 
 # Everything an instructor opens of a submission is inert. The autograded notebook is sanitised

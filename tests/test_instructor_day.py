@@ -217,7 +217,7 @@ def _feedback_render(nb) -> str:
     from nbgrader.server_extensions.formgrader import handlers
     from traitlets.config import Config
 
-    from tpmlab.grading.feedback import HideHiddenTests
+    from tpmlab.grading.preprocessors.hide_hidden_tests import HideHiddenTests
 
     nb = copy.deepcopy(nb)
     for cell in nb.cells:  # what nbgrader's GetGrades puts there before this preprocessor

@@ -714,7 +714,7 @@ def test_plain_nbgrader_autograde_refuses_without_the_sandbox(tmp_path):
 
 def test_output_is_capped_while_the_cell_runs(monkeypatch, tmp_path):
     """A flood is cut as it arrives (the grader never holds it all), errors still come through."""
-    from tpmlab.grading.execute import SandboxedExecute
+    from tpmlab.grading.preprocessors.sandboxed_execute import SandboxedExecute
 
     monkeypatch.setenv("TPMLAB_GRADE_UNSAFE", "1")
     nb = nbformat.v4.new_notebook(
@@ -744,7 +744,7 @@ def test_output_is_capped_while_the_cell_runs(monkeypatch, tmp_path):
 def test_display_updates_count_towards_the_notebook_cap(monkeypatch, tmp_path):
     """400 outputs with one display id, then one update of 1 MB: nbclient would write the
     update into all 400 (a 400 MB notebook); the cap counts it once per copy and drops it."""
-    from tpmlab.grading.execute import SandboxedExecute
+    from tpmlab.grading.preprocessors.sandboxed_execute import SandboxedExecute
 
     monkeypatch.setenv("TPMLAB_GRADE_UNSAFE", "1")
     code = (

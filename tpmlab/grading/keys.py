@@ -16,9 +16,8 @@ half:
   nbgrader scores the cell 0. It also drops ``execute_result`` outputs from test cells (nbgrader
   would read a number there as partial credit) and returns review flags for records no honest
   notebook makes (an answer recorded twice, an unknown key, answers outside test cells).
-- :class:`TrustedScoring` is the nbgrader preprocessor that does this between executing and
-  saving grades; ``autograder/nbgrader_config.py`` installs it, so ``tpmlab-grade autograde``
-  and plain ``nbgrader autograde`` both score this way.
+- :class:`~tpmlab.grading.preprocessors.trusted_scoring.TrustedScoring` is the nbgrader
+  preprocessor that does this between executing and saving grades.
 """
 
 from __future__ import annotations
@@ -32,8 +31,6 @@ import tempfile
 from pathlib import Path
 
 import nbformat
-from nbconvert.preprocessors import Preprocessor
-from traitlets import Bool
 
 from tpmlab.errors import TPMLabError
 from tpmlab.grading import notebooks
@@ -406,30 +403,6 @@ def judge(nb, key: dict) -> tuple[dict[str, list[str]], list[str]]:
     seen = set()
     flags = [f for f in flags if not (f in seen or seen.add(f))]
     return failures, flags
-
-
-class TrustedScoring(Preprocessor):
-    """nbgrader preprocessor: judge the hidden tests with the assignment's answer key (between
-    ``Execute`` and ``SaveAutoGrades``). Review flags go to the notebook metadata
-    (``tpmlab.review_flags``)."""
-
-    enabled = Bool(True, help="nbconvert runs a preprocessor only when enabled").tag(config=True)
-
-    def preprocess(self, nb, resources):
-        from nbgrader.coursedir import CourseDirectory
-
-        info = resources.get("nbgrader", {})
-        coursedir = CourseDirectory(parent=self)
-        source = (
-            Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"]))
-            / f"{info['notebook']}.ipynb"
-        )
-        key = load_key(source)
-        _, flags = judge(nb, key)
-        # what the sandbox saw the submission do (tpmlab.grading.execute / sentinel)
-        flags += [f for f in resources.get("tpmlab_sandbox_evidence", []) if f not in flags]
-        nb.metadata.setdefault("tpmlab", {})["review_flags"] = flags
-        return nb, resources
 
 
 def scoring_flags(folder: Path) -> list[str]:
