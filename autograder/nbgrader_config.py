@@ -52,10 +52,10 @@ c.GenerateFeedback.preprocessors = [
     "tpmlab.grading.preprocessors.sanitize_notebook.SanitizeNotebook",
 ]
 
-# Autograding runs each student's kernel in the bubblewrap sandbox (tpmlab.grading.preprocessors.sandboxed_execute;
-# without bubblewrap it refuses, unless TPMLAB_GRADE_UNSAFE=1). Hidden tests record answers; they
-# are judged here, in the grading process, against the answer key built from the source
-# notebook, never inside the student's kernel (tpmlab.grading.keys).
+# Autograding runs each student's kernel in the bubblewrap sandbox (SandboxedExecute; without
+# bubblewrap it refuses, unless TPMLAB_GRADE_UNSAFE=1). Hidden tests record answers; they are
+# judged here, in the grading process (TrustedScoring, tpmlab.grading.judge), against the answer
+# key built from the source notebook (tpmlab.grading.keys), never inside the student's kernel.
 c.Autograde.autograde_preprocessors = [
     "tpmlab.grading.preprocessors.sandboxed_execute.SandboxedExecute",
     "nbgrader.preprocessors.IgnorePattern",

@@ -596,7 +596,7 @@ def _finish(
     flags += review_submission(course, assignment, src)
     flags += collect_flags(course, student, assignment)
     if produced.exists():
-        from tpmlab.grading.keys import scoring_flags
+        from tpmlab.grading.judge import scoring_flags
 
         flags += scoring_flags(produced)
     if sandboxed and produced.exists():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 
-from tpmlab.grading.notebooks import is_autograded_test
+from tpmlab.grading.ipynb import is_autograded_test
 
 # Code an honest answer never needs: these are flagged for review, never penalised.
 SUSPICIOUS = {

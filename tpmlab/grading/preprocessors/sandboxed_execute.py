@@ -40,7 +40,8 @@ import nbformat
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
-from tpmlab.grading import notebooks, sandbox, sentinel
+from tpmlab.grading import sandbox, sentinel
+from tpmlab.grading.ipynb import is_autograded_test
 from tpmlab.grading.preprocessors import source_dir
 
 UNSAFE_ENV = "TPMLAB_GRADE_UNSAFE"
@@ -188,7 +189,7 @@ class SandboxedExecute(Execute):
         return super().output(outs, msg, display_id, cell_index)
 
     def preprocess_cell(self, cell, resources, index):
-        if not notebooks.is_autograded_test(cell):
+        if not is_autograded_test(cell):
             return super().preprocess_cell(cell, resources, index)
         # a test cell runs without entering the kernel's history (In, _ih, Out, _i<n>): a later
         # cell cannot print the hidden tests from there (feedback does not rely on it: see

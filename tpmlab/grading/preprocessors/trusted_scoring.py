@@ -12,7 +12,8 @@ from __future__ import annotations
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
-from tpmlab.grading.keys import judge, load_key
+from tpmlab.grading.judge import judge
+from tpmlab.grading.keys import load_key
 from tpmlab.grading.preprocessors import source_notebook
 
 
