@@ -9,6 +9,8 @@ gradebook stay in this folder and are never committed.
 
 import os
 
+from tpmlab.grading.ipynb import CODE_STUB, TEXT_STUB
+
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -35,9 +37,10 @@ c.CourseDirectory.db_url = os.environ.get(
     "TPMLAB_GRADEBOOK_URL", "sqlite:///" + os.path.join(HERE, "gradebook.db")
 )
 
-# Students get this stub where a solution was removed.
-c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
-c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+# Students get this stub where a solution was removed (the same tpmlab.grading.notebooks.release
+# uses when the tests make a student version in memory).
+c.ClearSolutions.code_stub = {"python": CODE_STUB}
+c.ClearSolutions.text_stub = TEXT_STUB
 
 # Every notebook runs with a fresh python3 kernel; a cell taking longer than this is stopped.
 c.Execute.timeout = 60

@@ -43,6 +43,7 @@ from nbgrader.api import Comment, Grade, Gradebook, SubmittedAssignment, Submitt
 
 from tpmlab.grading.collect import MAX_FILE_BYTES, collect_flags, not_collected_reason
 from tpmlab.grading.course import Course
+from tpmlab.grading.ipynb import TEXT_STUB
 from tpmlab.grading.review import review_submission
 
 MARKER = ".tpmlab-graded.json"
@@ -338,12 +339,9 @@ def _hand_grades(submission) -> dict[tuple[str, str], dict]:
     return out
 
 
-STUB = "YOUR ANSWER HERE"
-
-
 def _blank_answer(text: str | None) -> bool:
     """A written answer with nothing in it: empty, or still the student version's stub."""
-    return text is not None and text.strip() in ("", STUB)
+    return text is not None and text.strip() in ("", TEXT_STUB)
 
 
 def hand_graded_answers(folder: Path) -> dict[tuple[str, str], str]:
@@ -381,15 +379,14 @@ def autograde(
     force: bool = False,
     progress: bool = True,
     sandbox: str = "auto",
-    unsafe: bool = False,
     limits: dict | None = None,
 ) -> list[StudentResult]:
     """Autograde every submission of ``assignment`` (or the named ``students``) in parallel.
 
     ``sandbox``: "required" (refuse with :class:`~tpmlab.grading.sandbox.SandboxUnavailable`
     where sandboxed kernels cannot run), "auto" (sandbox when possible, else warn and grade
-    unsandboxed) or "off"; ``unsafe=True`` is "off". ``limits`` overrides the sandbox's resource
-    limits (see :data:`tpmlab.grading.sandbox.LIMITS`).
+    unsandboxed) or "off" (what ``tpmlab-grade autograde --unsafe`` asks for). ``limits``
+    overrides the sandbox's resource limits (see :data:`tpmlab.grading.sandbox.LIMITS`).
     """
     from tpmlab.grading import sandbox as sb
 
@@ -397,7 +394,7 @@ def autograde(
     if sandbox not in ("required", "auto", "off"):
         raise ValueError(f"sandbox must be 'required', 'auto' or 'off', not {sandbox!r}")
     sandboxed = False
-    if not unsafe and sandbox != "off":
+    if sandbox != "off":
         reason = sb.probe()
         if reason and sandbox == "required":
             sb.require()  # raises, saying how to install bubblewrap

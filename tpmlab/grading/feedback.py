@@ -17,7 +17,8 @@ from __future__ import annotations
 import html
 import re
 
-BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+from tpmlab.grading.ipynb import hidden_blocks
+
 HIDDEN_FAILED = (
     "A hidden test failed: your answer passed the public check above but not the more thorough "
     "hidden ones. Re-read the question (units, edge cases, the exact definition asked for)."
@@ -38,17 +39,6 @@ LINE = re.compile(
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def hidden_line_range(source: str) -> tuple[int, int] | None:
-    """1-based first and last line of the hidden block, or None."""
-    lines = source.splitlines()
-    try:
-        start = next(i for i, line in enumerate(lines, 1) if BEGIN in line)
-        end = next(i for i, line in enumerate(lines, 1) if END in line and i > start)
-    except StopIteration:
-        return None
-    return start, end
-
-
 def failing_line(traceback: list[str]) -> int | None:
     """The line of the test cell where the error surfaced (the cell's own frame)."""
     for frame in traceback:
@@ -58,18 +48,12 @@ def failing_line(traceback: list[str]) -> int | None:
     return None
 
 
-def strip_hidden(source: str) -> str:
-    return re.sub(
-        rf"[ \t]*{re.escape(BEGIN)}.*?{re.escape(END)}[ \t]*\n?", "", source, flags=re.S
-    ).rstrip()
-
-
 def hidden_fragments(nb) -> set[str]:
     """Lines of the notebook's hidden blocks (8 characters or more), to keep out of feedback."""
     found = set()
     for cell in nb.cells:
         source = cell.source if isinstance(cell.get("source"), str) else ""
-        for block in re.findall(rf"{re.escape(BEGIN)}(.*?){re.escape(END)}", source, flags=re.S):
+        for block in hidden_blocks(source):
             found |= {line.strip() for line in block.splitlines() if len(line.strip()) >= 8}
     return found
 

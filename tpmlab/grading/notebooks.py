@@ -19,7 +19,14 @@ from pathlib import Path
 from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
 from traitlets.config import Config
 
-from tpmlab.grading.ipynb import autograded_test_ids, execute, grade_cells, read
+from tpmlab.grading.ipynb import (
+    CODE_STUB,
+    TEXT_STUB,
+    autograded_test_ids,
+    execute,
+    grade_cells,
+    read,
+)
 from tpmlab.grading.judge import judged_copy
 from tpmlab.grading.keys import load_key
 
@@ -42,8 +49,8 @@ def release(nb):
     """The student version of a source notebook, as ``nbgrader generate_assignment`` makes it:
     solutions replaced by stubs, hidden tests removed, outputs cleared."""
     config = Config()
-    config.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
-    config.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+    config.ClearSolutions.code_stub = {"python": CODE_STUB}
+    config.ClearSolutions.text_stub = TEXT_STUB
     nb = copy.deepcopy(nb)
     resources = {"language": "python"}
     for pre in (ClearOutput, ClearSolutions, ClearHiddenTests):

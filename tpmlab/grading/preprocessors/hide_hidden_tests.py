@@ -11,16 +11,16 @@ import nbformat
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
+from tpmlab.checks import is_passed_line
 from tpmlab.grading.feedback import (
-    BEGIN,
     CSS,
     HIDDEN_FAILED,
     contents_cell,
     failing_line,
     hidden_fragments,
-    hidden_line_range,
-    strip_hidden,
 )
+from tpmlab.grading.ipynb import HIDDEN_BEGIN, hidden_line_range, is_autograded_test, strip_hidden
+from tpmlab.grading.judge import HIDDEN_ENAME
 
 AFTER_HIDDEN = (
     "(Outputs of cells that ran after the hidden tests are not shown in feedback; your own "
@@ -45,7 +45,11 @@ class HideHiddenTests(Preprocessor):
         strip_mark_schemes(nb)
         self._fragments = hidden_fragments(nb)
         self._first_hidden = next(
-            (i for i, c in enumerate(nb.cells) if c.cell_type == "code" and BEGIN in c.source),
+            (
+                i
+                for i, c in enumerate(nb.cells)
+                if c.cell_type == "code" and HIDDEN_BEGIN in c.source
+            ),
             len(nb.cells),
         )
         nb, resources = super().preprocess(nb, resources)
@@ -61,13 +65,12 @@ class HideHiddenTests(Preprocessor):
         return any(fragment in text for fragment in getattr(self, "_fragments", ()))
 
     def preprocess_cell(self, cell, resources, index):
-        meta = cell.metadata.get("nbgrader", {})
         after_hidden = index > getattr(self, "_first_hidden", index)
-        is_test = meta.get("grade") and not meta.get("solution")
+        is_test = is_autograded_test(cell)
         if cell.cell_type == "code" and after_hidden and not is_test and cell.get("outputs"):
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=AFTER_HIDDEN)]
             return cell, resources
-        if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+        if not is_test:
             return cell, resources
         hidden = hidden_line_range(cell.source)
         kept = []
@@ -79,7 +82,7 @@ class HideHiddenTests(Preprocessor):
                 lines = [
                     x
                     for x in output.get("text", "").splitlines()
-                    if x.startswith("✅") and not self._quotes_hidden(x)
+                    if is_passed_line(x) and not self._quotes_hidden(x)
                 ]
                 if lines:
                     kept.append({**output, "text": "\n".join(lines) + "\n"})
@@ -89,7 +92,7 @@ class HideHiddenTests(Preprocessor):
             line = failing_line(output.get("traceback", []))
             quoted = self._quotes_hidden(f"{output.get('ename')} {output.get('evalue')}")
             if quoted or (hidden and (line is None or hidden[0] <= line <= hidden[1])):
-                output["ename"], output["evalue"] = "HiddenTestFailed", HIDDEN_FAILED
+                output["ename"], output["evalue"] = HIDDEN_ENAME, HIDDEN_FAILED
             output["traceback"] = [f"{output['ename']}: {output['evalue']}"]
             kept.append(output)
         # the judge's verdict comes after the public check's own line, not above it
