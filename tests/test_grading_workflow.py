@@ -24,7 +24,7 @@ from tests.grading_fixtures import (
 from tpmlab.grading.autograde import autograde
 from tpmlab.grading.class_report import class_report
 from tpmlab.grading.collect import collect
-from tpmlab.grading.course import Course
+from tpmlab.grading.coursedir import Course
 from tpmlab.grading.feedback import generate_feedback
 from tpmlab.grading.report import export, grades_table
 

@@ -26,7 +26,7 @@ from tpmlab.authoring import answer, manual, md, notebook, save
 from tpmlab.authoring import tests as graded_tests
 from tpmlab.grading import notebooks
 from tpmlab.grading.autograde import autograde, summary
-from tpmlab.grading.course import Course
+from tpmlab.grading.coursedir import Course
 from tpmlab.paths import REPO_ROOT
 
 ASSIGNMENT, SECOND = "ps1", "ps2"

@@ -124,8 +124,18 @@ def _long_files() -> list[str]:
 
 @pytest.mark.xfail(
     strict=False,
-    reason="still over 600 lines, split in parallel work: tpmlab/grading/collect.py, "
-    "tpmlab/grading/sandbox.py, tpmlab/grading/class_report.py",
+    reason="still over 600 lines, split in parallel work: tpmlab/api/app.py, "
+    "tpmlab/grading/collect.py, tpmlab/grading/sandbox.py, tpmlab/grading/class_report.py",
 )
 def test_no_module_over_600_lines():
     assert _long_files() == []
+
+
+def test_the_grading_package_docstring_names_every_module():
+    import tpmlab.grading
+
+    grading = PACKAGE / "grading"
+    names = {p.stem for p in grading.rglob("*.py") if p.stem != "__init__"}
+    names |= {p.name for p in grading.iterdir() if (p / "__init__.py").exists()}
+    missing = sorted(n for n in names if f"``{n}``" not in tpmlab.grading.__doc__)
+    assert missing == [], f"tpmlab/grading/__init__.py does not say what {missing} are for"

@@ -37,7 +37,7 @@ import pandas as pd
 from nbgrader.api import Gradebook
 
 from tpmlab.errors import TPMLabError
-from tpmlab.grading.course import Course
+from tpmlab.grading.coursedir import Course
 from tpmlab.grading.questions import natural_key, readable_id, titles
 
 NOT_GRADED = {"failed", "missing"}

@@ -27,7 +27,7 @@ import argparse
 import os
 import sys
 
-from tpmlab.grading.course import Course
+from tpmlab.grading.coursedir import Course
 
 
 def _roster(path: str | None):

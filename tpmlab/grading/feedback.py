@@ -4,12 +4,14 @@ nbgrader's autograded notebook contains the hidden tests (they are restored befo
 its error outputs carry tracebacks that quote test code. The feedback step
 (:class:`~tpmlab.grading.preprocessors.hide_hidden_tests.HideHiddenTests`, which runs inside
 ``nbgrader generate_feedback``, configured in ``autograder/nbgrader_config.py``) applies the rules
-of this module to every autograded test cell: removes the hidden block from the source, keeps of the outputs only the
-public checks' ✅ lines and the errors, replaces tracebacks by the one-line error, and replaces
-an error raised inside the hidden block (or by the grader's judge) by a neutral message, shown
-after the public check's own line. It also removes the graders' mark schemes
+of this module to every autograded test cell: it removes the hidden block from the source, keeps
+of the outputs only the public checks' lines (:func:`tpmlab.checks.is_passed_line`) and the
+errors, replaces tracebacks by the one-line error, and replaces an error raised inside the hidden
+block (or by the grader's judge) by a neutral message (:data:`HIDDEN_FAILED`), shown after the
+public check's own line. It also removes the graders' mark schemes
 (:mod:`tpmlab.grading.markscheme`), puts a table of contents with each question's name and score
-at the top, and makes long error lines wrap.
+at the top (:func:`contents_cell`), and makes long error lines wrap (:data:`CSS`).
+:func:`generate_feedback` runs the whole step for an assignment.
 """
 
 from __future__ import annotations

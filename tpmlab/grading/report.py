@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 from nbgrader.api import Gradebook
 
-from tpmlab.grading.course import Course
+from tpmlab.grading.coursedir import Course
 
 
 def grades_table(course: Course, assignment: str) -> pd.DataFrame:
