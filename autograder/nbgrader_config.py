@@ -9,6 +9,8 @@ gradebook stay in this folder and are never committed.
 
 import os
 
+from tpmlab.grading.ipynb import CODE_STUB, TEXT_STUB
+
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -35,39 +37,40 @@ c.CourseDirectory.db_url = os.environ.get(
     "TPMLAB_GRADEBOOK_URL", "sqlite:///" + os.path.join(HERE, "gradebook.db")
 )
 
-# Students get this stub where a solution was removed.
-c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
-c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+# Students get this stub where a solution was removed (the same tpmlab.grading.notebooks.release
+# uses when the tests make a student version in memory).
+c.ClearSolutions.code_stub = {"python": CODE_STUB}
+c.ClearSolutions.text_stub = TEXT_STUB
 
 # Every notebook runs with a fresh python3 kernel; a cell taking longer than this is stopped.
 c.Execute.timeout = 60
 c.Execute.kernel_name = "python3"
 
 # Feedback shows public checks and scores, never hidden test code or mark schemes (see
-# tpmlab.grading.feedback).
+# tpmlab.grading.feedback and tpmlab.grading.preprocessors.hide_hidden_tests).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "tpmlab.grading.feedback.HideHiddenTests",
-    "tpmlab.grading.sanitize.SanitizeNotebook",
+    "tpmlab.grading.preprocessors.hide_hidden_tests.HideHiddenTests",
+    "tpmlab.grading.preprocessors.sanitize_notebook.SanitizeNotebook",
 ]
 
-# Autograding runs each student's kernel in the bubblewrap sandbox (tpmlab.grading.execute;
-# without bubblewrap it refuses, unless TPMLAB_GRADE_UNSAFE=1). Hidden tests record answers; they
-# are judged here, in the grading process, against the answer key built from the source
-# notebook, never inside the student's kernel (tpmlab.grading.keys).
+# Autograding runs each student's kernel in the bubblewrap sandbox (SandboxedExecute; without
+# bubblewrap it refuses, unless TPMLAB_GRADE_UNSAFE=1). Hidden tests record answers; they are
+# judged here, in the grading process (TrustedScoring, tpmlab.grading.judge), against the answer
+# key built from the source notebook (tpmlab.grading.keys), never inside the student's kernel.
 c.Autograde.autograde_preprocessors = [
-    "tpmlab.grading.execute.SandboxedExecute",
+    "tpmlab.grading.preprocessors.sandboxed_execute.SandboxedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "tpmlab.grading.keys.TrustedScoring",
-    "tpmlab.grading.sanitize.SanitizeNotebook",
+    "tpmlab.grading.preprocessors.trusted_scoring.TrustedScoring",
+    "tpmlab.grading.preprocessors.sanitize_notebook.SanitizeNotebook",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
     # the mark scheme of each hand-graded answer, under it, for the formgrader (never in feedback)
-    "tpmlab.grading.markscheme.AddMarkSchemes",
+    "tpmlab.grading.preprocessors.add_mark_schemes.AddMarkSchemes",
 ]
 
 # Everything an instructor opens of a submission is inert. The autograded notebook is sanitised

@@ -35,7 +35,7 @@ from tests.grading_fixtures import (
 )
 from tpmlab.grading import collect as collect_module
 from tpmlab.grading.collect import collect
-from tpmlab.grading.course import Course
+from tpmlab.grading.coursedir import Course
 
 T0 = 1_780_000_000  # 2026-05-28 20:26:40 UTC: when the honest uploads reached the LMS
 MiB = 2**20

@@ -22,10 +22,11 @@ from tests.grading_fixtures import (
     write_submissions,
 )
 from tpmlab.grading.autograde import autograde
+from tpmlab.grading.class_report import class_report
 from tpmlab.grading.collect import collect
-from tpmlab.grading.course import Course
+from tpmlab.grading.coursedir import Course
 from tpmlab.grading.feedback import generate_feedback
-from tpmlab.grading.report import class_report, export, grades_table
+from tpmlab.grading.report import export, grades_table
 
 CELL_TIMEOUT = 5
 

@@ -26,7 +26,7 @@ from tpmlab.authoring import answer, manual, md, notebook, save
 from tpmlab.authoring import tests as graded_tests
 from tpmlab.grading import notebooks
 from tpmlab.grading.autograde import autograde, summary
-from tpmlab.grading.course import Course
+from tpmlab.grading.coursedir import Course
 from tpmlab.paths import REPO_ROOT
 
 ASSIGNMENT, SECOND = "ps1", "ps2"
@@ -217,7 +217,7 @@ def _feedback_render(nb) -> str:
     from nbgrader.server_extensions.formgrader import handlers
     from traitlets.config import Config
 
-    from tpmlab.grading.feedback import HideHiddenTests
+    from tpmlab.grading.preprocessors.hide_hidden_tests import HideHiddenTests
 
     nb = copy.deepcopy(nb)
     for cell in nb.cells:  # what nbgrader's GetGrades puts there before this preprocessor

@@ -37,7 +37,7 @@ from tests.grading_fixtures import (
 from tpmlab.grading import autograde as autograde_module
 from tpmlab.grading import sandbox
 from tpmlab.grading.autograde import autograde
-from tpmlab.grading.course import Course
+from tpmlab.grading.coursedir import Course
 from tpmlab.grading.feedback import generate_feedback
 from tpmlab.grading.keys import key_dir
 from tpmlab.grading.report import grades_table
@@ -386,7 +386,7 @@ def graded(tmp_path_factory, orbit_db):
     # between two merges of the coordinator nothing may touch the course gradebook
     gradebook = course.root / "gradebook.db"
     state = {"sha": _file_sha(gradebook), "merges": 0, "changed_between_merges": []}
-    real_record = autograde_module._record
+    real_record = autograde_module.record_grades
 
     def checked_record(course_, assignment, student, *args, **kwargs):
         if _file_sha(gradebook) != state["sha"]:
@@ -396,7 +396,7 @@ def graded(tmp_path_factory, orbit_db):
         state["merges"] += 1
         return out
 
-    autograde_module._record = checked_record
+    autograde_module.record_grades = checked_record
     try:
         results = autograde(
             course,
@@ -409,7 +409,7 @@ def graded(tmp_path_factory, orbit_db):
             limits={"nproc": NPROC, "memory": 2 * 1024**3},
         )
     finally:
-        autograde_module._record = real_record
+        autograde_module.record_grades = real_record
         listener.close()
     after = {name: f() for name, f in protected.items()}
     # a re-run grades the submissions that broke the batch before, and does not stop on them
@@ -714,7 +714,7 @@ def test_plain_nbgrader_autograde_refuses_without_the_sandbox(tmp_path):
 
 def test_output_is_capped_while_the_cell_runs(monkeypatch, tmp_path):
     """A flood is cut as it arrives (the grader never holds it all), errors still come through."""
-    from tpmlab.grading.execute import SandboxedExecute
+    from tpmlab.grading.preprocessors.sandboxed_execute import SandboxedExecute
 
     monkeypatch.setenv("TPMLAB_GRADE_UNSAFE", "1")
     nb = nbformat.v4.new_notebook(
@@ -744,7 +744,7 @@ def test_output_is_capped_while_the_cell_runs(monkeypatch, tmp_path):
 def test_display_updates_count_towards_the_notebook_cap(monkeypatch, tmp_path):
     """400 outputs with one display id, then one update of 1 MB: nbclient would write the
     update into all 400 (a 400 MB notebook); the cap counts it once per copy and drops it."""
-    from tpmlab.grading.execute import SandboxedExecute
+    from tpmlab.grading.preprocessors.sandboxed_execute import SandboxedExecute
 
     monkeypatch.setenv("TPMLAB_GRADE_UNSAFE", "1")
     code = (

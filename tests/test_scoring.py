@@ -1,5 +1,6 @@
 """Trusted scoring: what the kernel records (tpmlab.scoring) and how the grader judges it
-(tpmlab.grading.keys), including the records a hostile kernel could send.
+(tpmlab.grading.judge, with keys from tpmlab.grading.keys), including the records a hostile
+kernel could send.
 
 The end-to-end proof (forged passes scored 0 through the real, sandboxed autograder) is in
 tests/test_sandbox.py; every real assignment is judged this way in tests/test_assignments.py and
@@ -17,7 +18,7 @@ import pytest
 
 from tpmlab import authoring as au
 from tpmlab.course import EXERCISES
-from tpmlab.grading import keys, notebooks
+from tpmlab.grading import judge, keys, notebooks
 from tpmlab.scoring import MIME, answer, canonical, collecting, outcome
 
 
@@ -74,7 +75,7 @@ def test_answer_publishes_a_record_or_collects_it():
 
 # ---- compare -----------------------------------------------------------------------------------
 def same(got, expected, **kw):
-    return keys.compare(canonical(got), canonical(expected), **kw) is None
+    return judge.compare(canonical(got), canonical(expected), **kw) is None
 
 
 def test_numbers_strings_and_booleans():
@@ -113,7 +114,7 @@ def test_series_and_frames():
     assert same(df.iloc[::-1], df, ordered=False)
     assert not same(df.iloc[::-1], df, ordered=True)
     assert not same(df.assign(users=[100, 41]), df)
-    why = keys.compare(canonical(df.drop(columns="users")), canonical(df))
+    why = judge.compare(canonical(df.drop(columns="users")), canonical(df))
     assert "missing column" in why
 
 
@@ -134,8 +135,8 @@ def test_series_and_frames():
 )
 def test_malformed_or_forged_records_never_match_and_never_raise(forged):
     expected = canonical(pd.DataFrame({"a": [3]}))
-    assert keys.compare(forged, expected) is not None
-    assert keys.compare(forged, 3) is not None
+    assert judge.compare(forged, expected) is not None
+    assert judge.compare(forged, 3) is not None
 
 
 def test_deep_nesting_is_a_failed_comparison_not_a_crash():
@@ -145,8 +146,8 @@ def test_deep_nesting_is_a_failed_comparison_not_a_crash():
     expected: list = []
     for _ in range(5000):
         expected = [expected]
-    assert keys.compare(deep, [[1]]) is not None
-    assert "could not be compared" in keys.compare(deep, expected)
+    assert judge.compare(deep, [[1]]) is not None
+    assert "could not be compared" in judge.compare(deep, expected)
 
 
 def test_out_of_range_and_malformed_values_fail_that_answer_without_raising():
@@ -156,11 +157,11 @@ def test_out_of_range_and_malformed_values_fail_that_answer_without_raising():
     for _ in range(100_000):
         deep = [deep]
     for got in (10**400, -(10**400), {"$float": "nan"}, 10**5000, deep, {"$frame": 10**400}):
-        why = keys.compare(got, 0.75)
+        why = judge.compare(got, 0.75)
         assert why is not None, got if got is not deep else "deep"
-    assert keys.compare(10**400, 10**400) is None  # equal integers still match
+    assert judge.compare(10**400, 10**400) is None  # equal integers still match
     frame = {"$frame": {"columns": ["a"], "rows": [[10**400]]}}
-    assert keys.compare(frame, canonical(pd.DataFrame({"a": [0.75]}))) is not None
+    assert judge.compare(frame, canonical(pd.DataFrame({"a": [0.75]}))) is not None
 
 
 def test_one_unreadable_record_costs_its_own_cell_only():
@@ -216,7 +217,7 @@ KEY = {
 
 
 def _judged(nb):
-    failures, flags = keys.judge(nb, KEY)
+    failures, flags = judge.judge(nb, KEY)
     return failures, flags, nb.cells[1].outputs
 
 
@@ -256,7 +257,7 @@ def test_judge_flags_records_no_honest_notebook_makes():
     deep: list = []
     for _ in range(5000):
         deep = [deep]
-    huge = {"key": "a", "value": "x" * (keys.MAX_RECORD_CHARS + 1)}
+    huge = {"key": "a", "value": "x" * (judge.MAX_RECORD_CHARS + 1)}
     for bad in (["not", "a", "record"], {"key": "a", "value": deep}, huge):
         out = {"output_type": "display_data", "data": {MIME: bad}, "metadata": {}}
         failures, flags, _ = _judged(_executed([out, _record("b", [1, 2])]))

@@ -25,7 +25,8 @@ import pytest
 from tpmlab.course import EXERCISES
 from tpmlab.errors import CheckFailed
 from tpmlab.grading import notebooks
-from tpmlab.grading.keys import judge_records, load_key
+from tpmlab.grading.judge import judge_records
+from tpmlab.grading.keys import load_key
 from tpmlab.scoring import collecting
 
 PATH = EXERCISES / "01-sql-analytics" / "sql-analytics.ipynb"

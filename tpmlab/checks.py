@@ -35,13 +35,22 @@ __all__ = [
     "SolvedTryIt",
 ]
 
+#: What a passing public check's line starts with; feedback keeps exactly the lines that do
+#: (:func:`is_passed_line`), so the learner sees their passed checks and nothing else printed.
+TICK = "✅"
+
 #: Environment variable that turns a Try-it self-check passing on the released lesson into an error.
 STRICT_TRY_IT = "TPMLAB_STRICT_TRY_IT"
 
 
 def passed(name: str) -> None:
     """Print the success line shown under a passing public check."""
-    print(f"✅ {name}: public checks passed.")
+    print(f"{TICK} {name}: public checks passed.")
+
+
+def is_passed_line(line: str) -> bool:
+    """Whether a printed line is a passed check's own line (see :data:`TICK`)."""
+    return line.startswith(TICK)
 
 
 def check(condition: bool, message: str) -> None:
@@ -198,5 +207,5 @@ def try_it(name: str, value, ok: Callable[[object], bool], *, hint: str) -> bool
             f"The Try-it self-check for `{name}` passes on the lesson as released: leave the "
             "learner something to write (a `...` placeholder or a deliberately wrong start)."
         )
-    print(f"✅ {name}: right.")
+    print(f"{TICK} {name}: right.")
     return True

@@ -15,7 +15,7 @@ code on probe inputs and **record** what came back::
 :func:`answer` turns the value into plain JSON (numbers, text, lists; pandas objects as
 tables) and publishes it as a display output of the MIME type :data:`MIME`. The expected values
 come from running the instructor's source notebook (the solution) once, in the grading process;
-the kernel never sees them. The grader (:mod:`tpmlab.grading.keys`) compares each recorded
+the kernel never sees them. The grader (:mod:`tpmlab.grading.judge`) compares each recorded
 answer with the expected one, using the tolerance and ordering the *solution's* record asked
 for, and fails the test cell if any differs or is missing. A pass therefore needs the right
 values for the probes, which the kernel cannot learn except by computing them.

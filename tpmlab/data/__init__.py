@@ -37,8 +37,12 @@ __all__ = [
     "queries",
     "reseeded_engine",
     "reseeded_path",
+    "RESEEDED_SCALE",
     "schema",
 ]
+
+#: The scale of a re-seeded copy of Orbit when none is given (small: a grader builds it at once).
+RESEEDED_SCALE = 0.25
 
 
 def db_path() -> Path:
@@ -79,7 +83,7 @@ def table_checksums(db: str | Path | None = None) -> dict[str, dict]:
     return _sums(db)
 
 
-def reseeded_path(seed: int, scale: float = 0.25) -> Path:
+def reseeded_path(seed: int, scale: float = RESEEDED_SCALE) -> Path:
     """Where the re-seeded copy for ``seed`` and ``scale`` is cached."""
     from tpmlab.data.builder import check_scale, check_seed
 
@@ -101,7 +105,7 @@ def _version_of(db: Path) -> str | None:
         return None
 
 
-def reseeded_engine(seed: int, scale: float = 0.25) -> Engine:
+def reseeded_engine(seed: int, scale: float = RESEEDED_SCALE) -> Engine:
     """An engine on a copy of Orbit generated with another ``seed`` (built once, then cached).
 
     Graders use it so that an answer hard-coded from the default data fails.

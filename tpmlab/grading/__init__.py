@@ -1,6 +1,37 @@
-"""The course's grading workflow, built on nbgrader.
+"""The course's grading workflow, built on nbgrader: one module a job.
 
-- ``notebooks``: release a source notebook in memory, substitute answers, execute it, and read the
-  per-question results (used by the test suite to prove every check fails on wrong answers).
-- ``cli``: the instructor command line ``tpmlab-grade`` (collect, autograde, feedback, export).
+The instructor's loop (``tpmlab-grade``):
+
+- ``cli``: the command line ``tpmlab-grade`` (``python -m tpmlab.grading``, via ``__main__``).
+- ``coursedir``: the nbgrader course folder: paths, gradebook URL, assignments, review logs.
+- ``collect``: hand-ins (folders, zips, LMS exports) into nbgrader's submitted layout.
+- ``autograde``: parallel, idempotent autograding: one worker process a student, results merged.
+- ``worker``: the worker process that runs nbgrader's autograde for one student at a time.
+- ``gradebook``: one student's grades written into the course gradebook (hand grades kept).
+- ``review``: review flags for a submission (edited test cells, suspicious code, extra files).
+- ``feedback``: what per-student feedback may show, and ``nbgrader generate_feedback``.
+- ``markscheme``: graders' mark schemes under hand-graded answers, never in feedback.
+- ``report``: the gradebook as tables, and the CSV exports.
+- ``class_report``: the HTML class report an instructor opens after grading.
+- ``questions``: readable question names and their natural order.
+- ``demo``: a demonstration class graded end to end (``make grade-demo``).
+
+Trusted scoring (hidden tests record answers; the grader decides):
+
+- ``ipynb``: reading and executing notebooks, nbgrader's cell marks (the autograded-test
+  predicate, the hidden-test block, the student stubs).
+- ``keys``: answer keys built by running the solution, and their cache.
+- ``judge``: recorded answers read from test cells and compared with the key.
+- ``notebooks``: release, substitute answers, execute and score outside the gradebook (the
+  test suite's proof that every check fails on wrong answers).
+
+Untrusted code:
+
+- ``sandbox``: the bubblewrap sandbox each student's kernel runs in.
+- ``sentinel``: the sandboxed kernel's audit hook, reporting what the submission did.
+- ``sanitize``: the one HTML sanitiser, so nothing a submission displays runs in a browser.
+
+nbgrader steps (``preprocessors``, one class a module, installed by
+``autograder/nbgrader_config.py``): ``sandboxed_execute``, ``trusted_scoring``,
+``sanitize_notebook``, ``add_mark_schemes`` and ``hide_hidden_tests``.
 """

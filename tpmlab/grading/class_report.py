@@ -37,7 +37,7 @@ import pandas as pd
 from nbgrader.api import Gradebook
 
 from tpmlab.errors import TPMLabError
-from tpmlab.grading.course import Course
+from tpmlab.grading.coursedir import Course
 from tpmlab.grading.questions import natural_key, readable_id, titles
 
 NOT_GRADED = {"failed", "missing"}
@@ -140,8 +140,8 @@ def _failure_messages(course: Course, assignment: str, students: list[str]) -> d
     checks' errors and the judge's verdicts; an error raised inside the hidden block is named
     by its type only."""
     from tpmlab.grading.feedback import _failing_line, hidden_line_range
-    from tpmlab.grading.keys import HIDDEN_ENAME
-    from tpmlab.grading.notebooks import is_autograded_test
+    from tpmlab.grading.ipynb import is_autograded_test
+    from tpmlab.grading.judge import HIDDEN_ENAME
 
     out: dict[str, Counter] = {}
     for student in students:

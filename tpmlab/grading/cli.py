@@ -27,7 +27,7 @@ import argparse
 import os
 import sys
 
-from tpmlab.grading.course import Course
+from tpmlab.grading.coursedir import Course
 
 
 def _roster(path: str | None):
@@ -150,7 +150,6 @@ def main(argv: list[str] | None = None) -> int:
                 force=args.force,
                 progress=not args.no_progress,
                 sandbox="off" if args.unsafe else "required",
-                unsafe=args.unsafe,
             )
         except SandboxUnavailable as exc:
             parser.exit(2, f"tpmlab-grade: {exc}\n")

@@ -72,7 +72,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tpmlab.errors import TPMLabError
-from tpmlab.grading.course import Course
+from tpmlab.grading.coursedir import Course
 from tpmlab.handin import MANIFEST as HANDIN_MANIFEST
 
 CANVAS = re.compile(

@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 from tpmlab.grading import notebooks
-from tpmlab.grading.course import Course
+from tpmlab.grading.coursedir import Course
 from tpmlab.paths import REPO_ROOT
 
 MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)

@@ -1,14 +1,17 @@
 """Per-student HTML feedback that shows public checks and scores but never hidden tests.
 
 nbgrader's autograded notebook contains the hidden tests (they are restored before grading), and
-its error outputs carry tracebacks that quote test code. :class:`HideHiddenTests` runs inside
-``nbgrader generate_feedback`` (configured in ``autograder/nbgrader_config.py``) and, in every
-autograded test cell: removes the hidden block from the source, keeps of the outputs only the
-public checks' ✅ lines and the errors, replaces tracebacks by the one-line error, and replaces
-an error raised inside the hidden block (or by the grader's judge) by a neutral message, shown
-after the public check's own line. It also removes the graders' mark schemes
+its error outputs carry tracebacks that quote test code. The feedback step
+(:class:`~tpmlab.grading.preprocessors.hide_hidden_tests.HideHiddenTests`, which runs inside
+``nbgrader generate_feedback``, configured in ``autograder/nbgrader_config.py``) applies the rules
+of this module to every autograded test cell: it removes the hidden block from the source, keeps
+of the outputs only the public checks' lines (:func:`tpmlab.checks.is_passed_line`) and the
+errors, replaces tracebacks by the one-line error, and replaces an error raised inside the hidden
+block (or by the grader's judge) by a neutral message (:data:`HIDDEN_FAILED`), shown after the
+public check's own line. It also removes the graders' mark schemes
 (:mod:`tpmlab.grading.markscheme`), puts a table of contents with each question's name and score
-at the top, and makes long error lines wrap.
+at the top (:func:`contents_cell`), and makes long error lines wrap (:data:`CSS`).
+:func:`generate_feedback` runs the whole step for an assignment.
 """
 
 from __future__ import annotations
@@ -16,11 +19,8 @@ from __future__ import annotations
 import html
 import re
 
-import nbformat
-from nbconvert.preprocessors import Preprocessor
-from traitlets import Bool
+from tpmlab.grading.ipynb import hidden_blocks
 
-BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 HIDDEN_FAILED = (
     "A hidden test failed: your answer passed the public check above but not the more thorough "
     "hidden ones. Re-read the question (units, edge cases, the exact definition asked for)."
@@ -41,18 +41,7 @@ LINE = re.compile(
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def hidden_line_range(source: str) -> tuple[int, int] | None:
-    """1-based first and last line of the hidden block, or None."""
-    lines = source.splitlines()
-    try:
-        start = next(i for i, line in enumerate(lines, 1) if BEGIN in line)
-        end = next(i for i, line in enumerate(lines, 1) if END in line and i > start)
-    except StopIteration:
-        return None
-    return start, end
-
-
-def _failing_line(traceback: list[str]) -> int | None:
+def failing_line(traceback: list[str]) -> int | None:
     """The line of the test cell where the error surfaced (the cell's own frame)."""
     for frame in traceback:
         match = LINE.search(ANSI.sub("", frame))
@@ -61,99 +50,14 @@ def _failing_line(traceback: list[str]) -> int | None:
     return None
 
 
-def strip_hidden(source: str) -> str:
-    return re.sub(
-        rf"[ \t]*{re.escape(BEGIN)}.*?{re.escape(END)}[ \t]*\n?", "", source, flags=re.S
-    ).rstrip()
-
-
-AFTER_HIDDEN = (
-    "(Outputs of cells that ran after the hidden tests are not shown in feedback; your own "
-    "notebook has them.)\n"
-)
-
-
 def hidden_fragments(nb) -> set[str]:
     """Lines of the notebook's hidden blocks (8 characters or more), to keep out of feedback."""
     found = set()
     for cell in nb.cells:
         source = cell.source if isinstance(cell.get("source"), str) else ""
-        for block in re.findall(rf"{re.escape(BEGIN)}(.*?){re.escape(END)}", source, flags=re.S):
+        for block in hidden_blocks(source):
             found |= {line.strip() for line in block.splitlines() if len(line.strip()) >= 8}
     return found
-
-
-class HideHiddenTests(Preprocessor):
-    """Remove hidden test code and anything that quotes it (and the graders' mark schemes) from
-    feedback; add a table of contents with question names, and wrapping error lines.
-
-    Code that ran after a hidden block may have captured it (from ``In``, ``linecache``, an
-    input transformer...), so feedback never shows what the student's own cells printed after
-    the first hidden block ran; in test cells it keeps only the public checks' lines and errors,
-    and none that quote a line of a hidden block."""
-
-    enabled = Bool(True, help="nbconvert runs a preprocessor only when enabled").tag(config=True)
-
-    def preprocess(self, nb, resources):
-        from tpmlab.grading.markscheme import strip_mark_schemes
-
-        strip_mark_schemes(nb)
-        self._fragments = hidden_fragments(nb)
-        self._first_hidden = next(
-            (i for i, c in enumerate(nb.cells) if c.cell_type == "code" and BEGIN in c.source),
-            len(nb.cells),
-        )
-        nb, resources = super().preprocess(nb, resources)
-        first = nb.cells[0] if nb.cells else None
-        title = (
-            first is not None and first.cell_type == "markdown" and first.source.startswith("# ")
-        )
-        nb.cells.insert(1 if title else 0, contents_cell(nb, resources))
-        resources.setdefault("inlining", {}).setdefault("css", []).append(CSS)
-        return nb, resources
-
-    def _quotes_hidden(self, text: str) -> bool:
-        return any(fragment in text for fragment in getattr(self, "_fragments", ()))
-
-    def preprocess_cell(self, cell, resources, index):
-        meta = cell.metadata.get("nbgrader", {})
-        after_hidden = index > getattr(self, "_first_hidden", index)
-        is_test = meta.get("grade") and not meta.get("solution")
-        if cell.cell_type == "code" and after_hidden and not is_test and cell.get("outputs"):
-            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=AFTER_HIDDEN)]
-            return cell, resources
-        if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
-            return cell, resources
-        hidden = hidden_line_range(cell.source)
-        kept = []
-        for output in cell.get("outputs", []):
-            kind = output.get("output_type")
-            if kind == "stream" and output.get("name") == "stdout":
-                # only the public checks' own lines: anything else the student's code printed
-                # while the hidden tests ran could quote them
-                lines = [
-                    x
-                    for x in output.get("text", "").splitlines()
-                    if x.startswith("✅") and not self._quotes_hidden(x)
-                ]
-                if lines:
-                    kept.append({**output, "text": "\n".join(lines) + "\n"})
-                continue
-            if kind != "error":
-                continue
-            line = _failing_line(output.get("traceback", []))
-            quoted = self._quotes_hidden(f"{output.get('ename')} {output.get('evalue')}")
-            if quoted or (hidden and (line is None or hidden[0] <= line <= hidden[1])):
-                output["ename"], output["evalue"] = "HiddenTestFailed", HIDDEN_FAILED
-            output["traceback"] = [f"{output['ename']}: {output['evalue']}"]
-            kept.append(output)
-        # the judge's verdict comes after the public check's own line, not above it
-        cell.outputs = [o for o in kept if o.get("output_type") == "stream"] + [
-            o for o in kept if o.get("output_type") != "stream"
-        ]
-        if hidden:
-            cell.source = strip_hidden(cell.source) + "\n# (hidden tests are not shown)"
-        return cell, resources
 
 
 def contents_cell(nb, resources):
@@ -194,7 +98,7 @@ def contents_cell(nb, resources):
 
 
 def generate_feedback(course, assignment: str) -> list:
-    """Run ``nbgrader generate_feedback`` (with :class:`HideHiddenTests`) for every graded
+    """Run ``nbgrader generate_feedback`` (with ``HideHiddenTests``) for every graded
     student; return the HTML files written."""
     course.nbgrader("generate_feedback", assignment, "--force", db_url=course.db_url)
     base = course.root / "feedback"

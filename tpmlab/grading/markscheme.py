@@ -2,25 +2,24 @@
 
 A hand-graded answer cell of a source assignment (``tpmlab.authoring.manual``) holds the model
 answer and mark scheme in its solution block; the student version replaces it by "YOUR ANSWER
-HERE". :class:`AddMarkSchemes` runs at the end of ``nbgrader autograde`` (configured in
-``autograder/nbgrader_config.py``) and puts, right after each hand-graded answer of the
-autograded notebook, a read-only markdown cell with that cell's scheme, taken from the source
-notebook. nbgrader's formgrader renders the autograded notebook, so the grader reads the scheme
-directly under the student's answer, where they score it.
+HERE". At the end of ``nbgrader autograde`` (configured in ``autograder/nbgrader_config.py``),
+:class:`~tpmlab.grading.preprocessors.add_mark_schemes.AddMarkSchemes` calls
+:func:`add_mark_schemes`, which puts, right after each hand-graded answer of the autograded
+notebook, a read-only markdown cell with that cell's scheme, taken from the source notebook.
+nbgrader's formgrader renders the autograded notebook, so the grader reads the scheme directly
+under the student's answer, where they score it.
 
 The scheme cells carry ``metadata.tpmlab.mark_scheme`` (the grade id) and no nbgrader metadata:
 they are worth nothing and the gradebook ignores them. :func:`strip_mark_schemes` removes them;
-the feedback preprocessor (:mod:`tpmlab.grading.feedback`) calls it, so a student never sees one.
+the feedback preprocessor
+(:mod:`tpmlab.grading.preprocessors.hide_hidden_tests`) calls it, so a student never sees one.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import nbformat
-from nbconvert.preprocessors import Preprocessor
-from traitlets import Bool
 
 SOLUTION = re.compile(r"### BEGIN SOLUTION[ \t]*\n?(.*?)\n?[ \t]*### END SOLUTION", re.S)
 HEADING = "**Mark scheme for graders** (from the source notebook; students never see this cell)"
@@ -73,24 +72,3 @@ def add_mark_schemes(nb, source_nb):
             cells.append(scheme_cell(gid, found[gid]))
     nb.cells = cells
     return nb
-
-
-class AddMarkSchemes(Preprocessor):
-    """nbgrader autograde preprocessor: show each hand-graded answer's mark scheme under it."""
-
-    enabled = Bool(True, help="nbconvert runs a preprocessor only when enabled").tag(config=True)
-
-    def preprocess(self, nb, resources):
-        from nbgrader.coursedir import CourseDirectory
-
-        info = resources.get("nbgrader", {})
-        coursedir = CourseDirectory(parent=self)
-        source = (
-            Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"]))
-            / f"{info['notebook']}.ipynb"
-        )
-        try:
-            source_nb = nbformat.read(str(source), as_version=4)
-        except OSError:
-            return nb, resources
-        return add_mark_schemes(nb, source_nb), resources

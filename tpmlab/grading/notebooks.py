@@ -3,8 +3,11 @@
 This is what the test suite uses to prove that an assignment is sound: the solution passes every
 test cell, the released version fails every one, and each plausible wrong answer fails the
 question it targets. Scoring is the grader's: the hidden tests' recorded answers are judged
-against the source notebook's answer key (:mod:`tpmlab.grading.keys`), then nbgrader's rule for
-autograded test cells applies: full points when the cell shows no error, zero otherwise.
+against the source notebook's answer key (:mod:`tpmlab.grading.keys`) by
+:mod:`tpmlab.grading.judge`, then nbgrader's rule for autograded test cells applies: full points
+when the cell shows no error, zero otherwise. Reading, executing and nbgrader's cell metadata are
+:mod:`tpmlab.grading.ipynb`'s (``read``, ``execute``, ``grade_cells``, ``autograded_test_ids``,
+used here, are the same functions).
 """
 
 from __future__ import annotations
@@ -13,10 +16,19 @@ import copy
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
 from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
 from traitlets.config import Config
+
+from tpmlab.grading.ipynb import (
+    CODE_STUB,
+    TEXT_STUB,
+    autograded_test_ids,
+    execute,
+    grade_cells,
+    read,
+)
+from tpmlab.grading.judge import judged_copy
+from tpmlab.grading.keys import load_key
 
 
 @dataclass(frozen=True)
@@ -33,43 +45,12 @@ class CellResult:
         return self.error is None
 
 
-def read(path: str | Path):
-    """Read a notebook (nbformat v4)."""
-    return nbformat.read(str(path), as_version=4)
-
-
-def grade_cells(nb) -> dict[str, dict]:
-    """The nbgrader metadata of every cell that has a ``grade_id``, keyed by it."""
-    out = {}
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader")
-        if meta and meta.get("grade_id"):
-            out[meta["grade_id"]] = {"cell": cell, **meta}
-    return out
-
-
-def is_autograded_test(cell) -> bool:
-    """Whether ``cell`` is an autograded test cell (a graded code cell that is not a solution)."""
-    meta = cell.metadata.get("nbgrader", {})
-    return (
-        cell.cell_type == "code"
-        and bool(meta.get("grade"))
-        and not meta.get("solution")
-        and bool(meta.get("grade_id"))
-    )
-
-
-def autograded_test_ids(nb) -> list[str]:
-    """grade_ids of the autograded test cells, in notebook order."""
-    return [m["grade_id"] for m in grade_cells(nb).values() if is_autograded_test(m["cell"])]
-
-
 def release(nb):
     """The student version of a source notebook, as ``nbgrader generate_assignment`` makes it:
     solutions replaced by stubs, hidden tests removed, outputs cleared."""
     config = Config()
-    config.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
-    config.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+    config.ClearSolutions.code_stub = {"python": CODE_STUB}
+    config.ClearSolutions.text_stub = TEXT_STUB
     nb = copy.deepcopy(nb)
     resources = {"language": "python"}
     for pre in (ClearOutput, ClearSolutions, ClearHiddenTests):
@@ -89,25 +70,10 @@ def substitute(nb, answers: dict[str, str]):
     return nb
 
 
-def execute(nb, cwd: str | Path, timeout: int = 120):
-    """Execute every cell (errors do not stop the run) in ``cwd`` with a python3 kernel."""
-    nb = copy.deepcopy(nb)
-    NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str(cwd)}},
-    ).execute()
-    return nb
-
-
 def results(executed_nb, key: dict | None = None) -> dict[str, CellResult]:
     """Per-test-cell results of an executed notebook (nbgrader's all-or-nothing rule), after
     judging its recorded answers with ``key`` when one is given."""
     if key is not None:
-        from tpmlab.grading.keys import judged_copy
-
         executed_nb = judged_copy(executed_nb, key)
     out = {}
     for gid in autograded_test_ids(executed_nb):
@@ -132,8 +98,6 @@ def run(
     """Execute the source notebook at ``path`` (or its released version) with optional
     substituted answers, in the notebook's own folder, and return per-test-cell results judged
     with the source's answer key."""
-    from tpmlab.grading.keys import load_key
-
     path = Path(path)
     key = load_key(path)
     nb = read(path)

@@ -1,11 +1,12 @@
-"""Export grades and build the class report an instructor opens after autograding.
+"""Export grades: the gradebook read as tables, and the CSV files an instructor downloads.
 
 - ``grades_table``: one row per student and question (assignment, notebook, question, score,
   max score, needs manual grade), read from the gradebook;
 - ``export``: ``<assignment>-grades.csv`` (per student: total, max, percent, flags, reason, and
   for the LMS: user id, submission id, late marker, upload and collect times) and
-  ``<assignment>-questions.csv`` (per student and question);
-- ``class_report``: the HTML class report, built by :mod:`tpmlab.grading.class_report`.
+  ``<assignment>-questions.csv`` (per student and question).
+
+The HTML class report built from these is :mod:`tpmlab.grading.class_report`'s.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 from nbgrader.api import Gradebook
 
-from tpmlab.grading.course import Course
+from tpmlab.grading.coursedir import Course
 
 
 def grades_table(course: Course, assignment: str) -> pd.DataFrame:
@@ -140,11 +141,3 @@ def question_summary(course: Course, assignment: str) -> pd.DataFrame:
         students=("student", "nunique"),
     )
     return summary.sort_values(["pass_rate", "question"]).reset_index(drop=True)
-
-
-def class_report(course: Course, assignment: str, out: str | Path | None = None) -> Path:
-    """Write the HTML class report for ``assignment`` and return its path (see
-    :mod:`tpmlab.grading.class_report`)."""
-    from tpmlab.grading import class_report as page
-
-    return page.class_report(course, assignment, out)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 
-from tpmlab.grading.notebooks import is_autograded_test
+from tpmlab.grading.ipynb import is_autograded_test, strip_hidden
 
 # Code an honest answer never needs: these are flagged for review, never penalised.
 SUSPICIOUS = {
@@ -149,10 +149,6 @@ def _test_cells(nb) -> dict[str, str]:
     }
 
 
-def _strip_hidden(source: str) -> str:
-    return re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", source, flags=re.S)
-
-
 def _norm(source: str) -> str:
     return "\n".join(line.rstrip() for line in source.strip().splitlines())
 
@@ -184,7 +180,7 @@ def review_submission(course, assignment: str, folder: Path) -> list[str]:
         for grade_id, source in _test_cells(source_nb).items():
             if grade_id not in theirs:
                 flags.append(f"deleted test cell: {grade_id}")
-            elif _norm(_strip_hidden(source)) != _norm(_strip_hidden(theirs[grade_id])):
+            elif _norm(strip_hidden(source)) != _norm(strip_hidden(theirs[grade_id])):
                 flags.append(f"edited test cell: {grade_id}")
         code = "\n".join(
             _source(c)

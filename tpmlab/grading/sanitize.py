@@ -12,8 +12,9 @@ start kernels as the instructor and read the gradebook and the hidden tests.
   forms, event handlers (``on*``), ``style`` and ``id`` attributes, ``javascript:`` and every
   non-``http(s)``/``mailto`` link, and every remote resource (an ``<img>`` whose source is not an
   embedded image). It uses bleach, the sanitiser nbconvert itself depends on.
-- :class:`SanitizeNotebook` is an nbconvert preprocessor that makes a whole notebook inert in
-  place: outputs keep only plain text, sanitised HTML, and valid base64 PNG/JPEG images
+- :func:`sanitize_cell` makes one cell inert in place (the nbconvert preprocessor
+  :class:`~tpmlab.grading.preprocessors.sanitize_notebook.SanitizeNotebook` applies it to every
+  cell): outputs keep only plain text, sanitised HTML, and valid base64 PNG/JPEG images
   (JavaScript, SVG, LaTeX, widget and unknown outputs go; output metadata keeps only numeric
   image sizes); a markdown cell whose rendered HTML is not inert (:func:`inert_problems`) is
   shown as text instead, honest markdown is left as written; a raw cell's HTML is sanitised;
@@ -37,8 +38,6 @@ from html.parser import HTMLParser
 
 import bleach
 import nbformat
-from nbconvert.preprocessors import Preprocessor
-from traitlets import Bool
 
 TAGS = frozenset(
     {
@@ -264,16 +263,6 @@ def sanitize_cell(cell) -> None:
             }
     elif kind == "raw" and not _is_inert(source):
         cell["source"] = sanitize_html(source)
-
-
-class SanitizeNotebook(Preprocessor):
-    """nbconvert preprocessor: make every cell of the notebook inert (see the module)."""
-
-    enabled = Bool(True, help="nbconvert runs a preprocessor only when enabled").tag(config=True)
-
-    def preprocess_cell(self, cell, resources, index):
-        sanitize_cell(cell)
-        return cell, resources
 
 
 # ---- checking a rendered page -----------------------------------------------------------------

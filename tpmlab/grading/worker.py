@@ -55,9 +55,9 @@ def _grade(job: dict) -> dict:
         os.environ["TPMLAB_SANDBOX_IPC_DIR"] = ipc_dir
         os.environ["TPMLAB_SANDBOX_FILES"] = job["source_dir"]
         os.environ["TPMLAB_SANDBOX_LIMITS"] = json.dumps(job.get("limits", {}))
-    # the course's config runs kernels through tpmlab.grading.execute.SandboxedExecute, which
-    # refuses an unsandboxed kernel unless grading is explicitly unsafe
-    from tpmlab.grading.execute import UNSAFE_ENV
+    # the course's config runs kernels through SandboxedExecute (tpmlab.grading.preprocessors.
+    # sandboxed_execute), which refuses an unsandboxed kernel unless grading is explicitly unsafe
+    from tpmlab.grading.preprocessors.sandboxed_execute import UNSAFE_ENV
 
     if job.get("sandbox"):
         os.environ.pop(UNSAFE_ENV, None)

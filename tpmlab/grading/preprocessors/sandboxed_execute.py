@@ -40,7 +40,9 @@ import nbformat
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
-from tpmlab.grading import notebooks, sandbox, sentinel
+from tpmlab.grading import sandbox, sentinel
+from tpmlab.grading.ipynb import is_autograded_test
+from tpmlab.grading.preprocessors import source_dir
 
 UNSAFE_ENV = "TPMLAB_GRADE_UNSAFE"
 #: Characters of an error's message and of each traceback line kept (the error itself always is).
@@ -187,7 +189,7 @@ class SandboxedExecute(Execute):
         return super().output(outs, msg, display_id, cell_index)
 
     def preprocess_cell(self, cell, resources, index):
-        if not notebooks.is_autograded_test(cell):
+        if not is_autograded_test(cell):
             return super().preprocess_cell(cell, resources, index)
         # a test cell runs without entering the kernel's history (In, _ih, Out, _i<n>): a later
         # cell cannot print the hidden tests from there (feedback does not rely on it: see
@@ -214,7 +216,7 @@ class SandboxedExecute(Execute):
                 f"{sandbox.INSTALL_HINT} With plain nbgrader, set {UNSAFE_ENV}=1 to grade "
                 "unsandboxed.",
             )
-        source = self._source_dir(resources)
+        source = source_dir(self, resources)
         if os.environ.get("TPMLAB_SANDBOX_DIR"):
             base = Path(os.environ["TPMLAB_SANDBOX_DIR"])
         else:  # plain nbgrader: this process owns the folder, and removes it when it ends
@@ -250,7 +252,7 @@ class SandboxedExecute(Execute):
     def _run_with_evidence(self, nb, resources):
         """Run the notebook with the sentinel's reports going to a fresh evidence file (beside the
         kernel's socket folder, never inside the sandbox); their flags go into ``resources``
-        for :class:`tpmlab.grading.keys.TrustedScoring` to record."""
+        for :class:`~tpmlab.grading.preprocessors.trusted_scoring.TrustedScoring` to record."""
         folder = os.environ.get("TPMLAB_SANDBOX_IPC_DIR") or tempfile.gettempdir()
         fd, path = tempfile.mkstemp(prefix="evidence-", suffix=".jsonl", dir=folder)
         os.close(fd)
@@ -277,10 +279,3 @@ class SandboxedExecute(Execute):
             self.kernel_name = sandbox.KERNEL_NAME
             self.kernel_manager_class = sandbox.SandboxKernelManager
         return super().create_kernel_manager()
-
-    def _source_dir(self, resources) -> Path:
-        from nbgrader.coursedir import CourseDirectory
-
-        coursedir = CourseDirectory(parent=self)
-        assignment = resources.get("nbgrader", {}).get("assignment", "")
-        return Path(coursedir.format_path(coursedir.source_directory, ".", assignment))
