@@ -427,6 +427,8 @@ def test_no_roster_summary_says_so(tmp_path):
     assert first.startswith("collected 1 student(s) in this run; no roster given"), first
 
 
+@pytest.mark.sandbox
+@pytest.mark.slow
 def test_hostile_warmup_class_through_collect_sandboxed_autograde_and_export(tmp_path):
     """00-warmup: two honest students, an impersonator and an encrypted upload, collected and
     graded by ``tpmlab-grade`` with the sandbox on; honest scores exact, LMS ids exported."""
