@@ -15,13 +15,13 @@ DATA := datasets/orbit.sqlite
 DATA_SOURCES := $(wildcard tpmlab/data/*.py tpmlab/data/generate/*.py)
 EXERCISES := $(sort $(wildcard exercises/*/*.ipynb))
 
-.PHONY: help lab instructor test test-fast lint format data release assignments grade-demo bench bench-data bench-grading clean venv
+.PHONY: help lab instructor test test-fast typecheck lint format data release assignments grade-demo bench bench-data bench-grading clean venv
 
 help:
 	@echo "make lab         set up (first time) and start the course in JupyterLab"
 	@echo "make instructor  start JupyterLab as the instructor (formgrader) in autograder/"
-	@echo "make test        set up (first time), lint and run the whole test suite"
-	@echo "make test-fast   the author's loop: lint and the tests that need no service"
+	@echo "make test        set up (first time), lint, type-check and run the whole test suite"
+	@echo "make test-fast   the author's loop: lint, type-check and the tests that need no service"
 	@echo "make data        build Orbit's dataset (datasets/orbit.sqlite)"
 	@echo "make release     regenerate the student versions in autograder/release/"
 	@echo "make bench       run the benchmarks (bench-data, bench-grading)"
@@ -69,12 +69,18 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/python -m tpmlab.authoring clean course exercises
 
+# The type check covers whole folders, so a new module in tpmlab/grading is checked without an edit.
+TYPED := tpmlab/grading tpmlab/scoring.py
+
+typecheck: $(STAMP)
+	$(BIN)/mypy $(TYPED)
+
 PYTEST := TPMLAB_STRICT_TRY_IT=1 $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --durations=15
 
-test: $(STAMP) lint $(DATA)
+test: $(STAMP) lint typecheck $(DATA)
 	$(PYTEST) $(PYTEST_ARGS) tests course exercises --nbval-lax
 
-# The author's loop: lint and everything but the tests that need a service or a long end-to-end run
+# The author's loop: everything but the tests that need a service or a long end-to-end run
 # (markers in pyproject.toml; notebooks marked in tests/conftest.py). No browser, no Binder
 # rebuild, no bubblewrap sandbox, no PostgreSQL, no key-value server, no JupyterLab server, no
 # instructor exchange. Python writes its bytecode caches here even where the environment turns
@@ -84,7 +90,7 @@ test: $(STAMP) lint $(DATA)
 FAST_MARKERS := not (browser or binder or sandbox or postgres or kv or server or slow)
 
 test-fast: export PYTHONDONTWRITEBYTECODE=
-test-fast: $(STAMP) lint $(DATA)
+test-fast: $(STAMP) lint typecheck $(DATA)
 	$(PYTEST) $(PYTEST_ARGS) -m "$(FAST_MARKERS)" tests course exercises --nbval-lax
 
 grade-demo: $(RUNTIME_STAMP) $(DATA)

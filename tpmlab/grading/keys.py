@@ -403,8 +403,7 @@ def judge(nb, key: dict) -> tuple[dict[str, list[str]], list[str]]:
                     ),
                 )
         cell.outputs = others
-    seen = set()
-    flags = [f for f in flags if not (f in seen or seen.add(f))]
+    flags = list(dict.fromkeys(flags))  # once each, in order
     return failures, flags
 
 
