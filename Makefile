@@ -15,12 +15,14 @@ DATA := datasets/orbit.sqlite
 DATA_SOURCES := $(wildcard tpmlab/data/*.py tpmlab/data/generate/*.py)
 EXERCISES := $(sort $(wildcard exercises/*/*.ipynb))
 
-.PHONY: help lab instructor test lint format data release assignments grade-demo bench bench-data bench-grading clean venv
+.PHONY: help lab instructor test test-fast typecheck nbdime lint format data release assignments grade-demo bench bench-data bench-grading clean venv
 
 help:
 	@echo "make lab         set up (first time) and start the course in JupyterLab"
 	@echo "make instructor  start JupyterLab as the instructor (formgrader) in autograder/"
-	@echo "make test        set up (first time), lint and run the whole test suite"
+	@echo "make test        set up (first time), lint, type-check and run the whole test suite"
+	@echo "make test-fast   the author's loop: lint, type-check and the tests that need no service"
+	@echo "make nbdime      show notebook diffs cell by cell in git (nbdime, this clone only)"
 	@echo "make data        build Orbit's dataset (datasets/orbit.sqlite)"
 	@echo "make release     regenerate the student versions in autograder/release/"
 	@echo "make bench       run the benchmarks (bench-data, bench-grading)"
@@ -68,8 +70,38 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/python -m tpmlab.authoring clean course exercises
 
-test: $(STAMP) lint $(DATA)
-	TPMLAB_STRICT_TRY_IT=1 $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --durations=15 tests course exercises --nbval-lax
+# The type check covers whole folders, so a new module in tpmlab/grading is checked without an edit.
+TYPED := tpmlab/grading tpmlab/scoring.py
+
+typecheck: $(STAMP)
+	$(BIN)/mypy $(TYPED)
+
+PYTEST := TPMLAB_STRICT_TRY_IT=1 $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --durations=15
+
+test: $(STAMP) lint typecheck $(DATA)
+	$(PYTEST) $(PYTEST_ARGS) tests course exercises --nbval-lax
+
+# The author's loop: everything but the tests that need a service or a long end-to-end run
+# (markers in pyproject.toml; notebooks marked in tests/conftest.py). No browser, no Binder
+# rebuild, no bubblewrap sandbox, no PostgreSQL, no key-value server, no JupyterLab server, no
+# instructor exchange. Python writes its bytecode caches here even where the environment turns
+# them off (PYTHONDONTWRITEBYTECODE): every notebook kernel imports pandas, numpy, matplotlib
+# and nbgrader afresh, and compiles them from source each time without it (collecting the suite
+# alone took 33 s of CPU instead of 12 s).
+FAST_MARKERS := not (browser or binder or sandbox or postgres or kv or server or slow)
+
+test-fast: export PYTHONDONTWRITEBYTECODE=
+test-fast: $(STAMP) lint typecheck $(DATA)
+	$(PYTEST) $(PYTEST_ARGS) -m "$(FAST_MARKERS)" tests course exercises --nbval-lax
+
+# Cell-level notebook diffs and merges in git for this clone: .gitattributes sends *.ipynb to the
+# "jupyternotebook" drivers, and this names nbdime's programs in .venv for them (by full path, so
+# `git diff` works without activating the venv). `nbdime config-git --enable` does the same with
+# the programs looked up on PATH. Undo: git config --remove-section diff.jupyternotebook (and merge.).
+nbdime: $(STAMP)
+	git config diff.jupyternotebook.command "$(abspath $(BIN))/git-nbdiffdriver diff"
+	git config merge.jupyternotebook.driver "$(abspath $(BIN))/git-nbmergedriver merge %O %A %B %L %P"
+	git config merge.jupyternotebook.name "jupyter notebook merge driver"
 
 grade-demo: $(RUNTIME_STAMP) $(DATA)
 	$(BIN)/python -m tpmlab.grading.demo

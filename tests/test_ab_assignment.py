@@ -384,6 +384,7 @@ def q7b_runs():
     return {name: notebooks.run(PATH, {"q7": cell}) for name, cell in WRONG_Q7B.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("question", sorted(set().union(*WRONG_RUNS.values())))
 def test_plausible_wrong_answers_fail(wrong_runs, question):
     targets = {"q7": ["q7a-tests", "q7b-tests"]}.get(question, [f"{question}-tests"])
@@ -396,6 +397,7 @@ def test_plausible_wrong_answers_fail(wrong_runs, question):
             )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("run", "gid"), sorted(CAUGHT_BY), ids=[f"{r}-{g}" for r, g in sorted(CAUGHT_BY)]
 )
@@ -452,6 +454,7 @@ def test_sample_size_probes_tell_the_roundings_apart():
         assert "({}, {}, {}, {}),".format(*probe) in source, probe
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gid", sorted(HARD_CODED))
 def test_hard_coded_numbers_fail(wrong_runs, gid):
     """The default data's exact answers pass the public checks and the default-data part of the
@@ -465,6 +468,7 @@ def test_hard_coded_numbers_fail(wrong_runs, gid):
     assert "'orbit" not in result.error, result.error
 
 
+@pytest.mark.slow
 def test_hard_coded_runs_leave_other_questions_alone(wrong_runs):
     """The hard-coded run substitutes only the data questions and Question 7b: everything else
     (Question 7a included) still passes, so its failures above are caused by the hard-coding."""
@@ -481,6 +485,7 @@ def test_default_srm_list_is_the_planted_one(default_numbers):
     assert default_numbers["q7"] == ["pricing_page_v2"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(WRONG_Q7B))
 def test_wrong_srm_lists_fail_q7b(q7b_runs, name):
     """A typed-in list, the wrong threshold, or Orbit's experiments instead of those in `eng`
@@ -498,6 +503,7 @@ def test_wrong_srm_lists_fail_q7b(q7b_runs, name):
     assert all(e is None for e in others.values()), others
 
 
+@pytest.mark.slow
 def test_srm_by_another_method_passes():
     """The made-up databases hold every table and column a right answer may read: counting the
     arms with experiment_users (as Question 6 does) passes Question 7b."""

@@ -14,6 +14,9 @@ from tpmlab.grading import notebooks
 
 SOURCES = sorted(EXERCISES.glob("*/*.ipynb"))
 
+# nbgrader runs of every assignment (release, solution, blank): minutes, so left to `make test`
+pytestmark = pytest.mark.slow
+
 
 def test_student_versions_are_current():
     problems = stale_release_files()

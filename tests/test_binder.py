@@ -28,7 +28,7 @@ import pytest
 
 from tpmlab.paths import REPO_ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.binder]
 
 VENV = Path(sys.prefix)
 SITE = (

@@ -219,6 +219,7 @@ def _hostile_inbox(inbox: Path) -> None:
     (inbox / "ivan_1010_5010_ivan--ps1.zip").write_bytes(b"this is not a zip file")
 
 
+@pytest.mark.slow
 def test_hostile_class_collect_exits_0_and_names_every_flag(tmp_path):
     course = _course(tmp_path)
     inbox = tmp_path / "inbox"
@@ -387,6 +388,7 @@ def test_path_traversal_members_are_skipped_and_flagged(tmp_path):
     assert not list(tmp_path.rglob("*gina-win.ipynb"))
 
 
+@pytest.mark.slow
 def test_roster_csv_names_and_lms_ids_reach_the_gradebook(tmp_path):
     from nbgrader.api import Gradebook
 
@@ -427,6 +429,8 @@ def test_no_roster_summary_says_so(tmp_path):
     assert first.startswith("collected 1 student(s) in this run; no roster given"), first
 
 
+@pytest.mark.sandbox
+@pytest.mark.slow
 def test_hostile_warmup_class_through_collect_sandboxed_autograde_and_export(tmp_path):
     """00-warmup: two honest students, an impersonator and an encrypted upload, collected and
     graded by ``tpmlab-grade`` with the sandbox on; honest scores exact, LMS ids exported."""

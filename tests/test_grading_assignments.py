@@ -17,6 +17,7 @@ from tpmlab.grading.demo import make_class, make_course, solution_answers
 ASSIGNMENTS = sorted(p.name for p in EXERCISES.iterdir() if any(p.glob("*.ipynb")))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_class_gets_exact_scores(assignment, tmp_path):
     course = make_course(tmp_path / "course", assignment)

@@ -69,6 +69,7 @@ def graded(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_exact_scores_and_flags(graded):
     _, results = graded[2]
     _assert_class(results)
@@ -80,6 +81,7 @@ def test_exact_scores_and_flags(graded):
     assert not memo.loc["bob", "needs_manual_grade"] and memo.loc["bob", "score"] == 0
 
 
+@pytest.mark.slow
 def test_one_worker_and_two_workers_agree(graded):
     a = grades_table(graded[1][0], ASSIGNMENT).reset_index(drop=True)
     b = grades_table(graded[2][0], ASSIGNMENT).reset_index(drop=True)
@@ -87,6 +89,7 @@ def test_one_worker_and_two_workers_agree(graded):
     _assert_class(graded[1][1])
 
 
+@pytest.mark.slow
 def test_rerun_is_idempotent_and_regrades_changed_submissions(graded):
     course, _ = graded[2]
     before = grades_table(course, ASSIGNMENT).reset_index(drop=True)
@@ -109,6 +112,7 @@ def test_rerun_is_idempotent_and_regrades_changed_submissions(graded):
     assert len(table) == len(before), "re-grading must not duplicate rows"
 
 
+@pytest.mark.slow
 def test_feedback_shows_public_checks_not_hidden_tests(graded):
     course, _ = graded[2]
     files = generate_feedback(course, ASSIGNMENT)
@@ -126,6 +130,7 @@ def test_feedback_shows_public_checks_not_hidden_tests(graded):
     assert "which is not the expected value" in by_student["carol"]
 
 
+@pytest.mark.slow
 def test_export_and_class_report(graded, tmp_path):
     course, _ = graded[2]
     per_student, per_question = export(course, ASSIGNMENT, tmp_path)
@@ -141,6 +146,7 @@ def test_export_and_class_report(graded, tmp_path):
         assert student in html.split("Flagged for review")[1].split("All students")[0]
 
 
+@pytest.mark.slow
 def test_collect_from_handins_and_lms_download(tmp_path):
     course = Course(make_course(tmp_path / "c"))
     inbox = tmp_path / "inbox"
@@ -189,6 +195,7 @@ def test_handin_errors_are_plain(tmp_path):
         handin("ps1", "../../etc", folder=tmp_path, out_dir=tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_postgres_gradebook_gives_the_same_grades(graded, tmp_path, pg_database_url):
     course = Course(make_course(tmp_path), db_url=pg_database_url)
@@ -201,6 +208,7 @@ def test_postgres_gradebook_gives_the_same_grades(graded, tmp_path, pg_database_
     pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.slow
 def test_grader_killed_mid_batch_loses_and_duplicates_nothing(tmp_path):
     """kill -9 of `tpmlab-grade autograde` after its first student; the re-run finishes the
     batch, each student has exactly one graded submission with the exact score."""

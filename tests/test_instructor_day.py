@@ -273,6 +273,7 @@ def test_every_hand_graded_item_shows_its_scheme_to_graders_and_never_in_feedbac
     assert expected[:60] not in feedback, f"{path.name} {gid}: the scheme leaked into feedback"
 
 
+@pytest.mark.slow
 def test_formgrader_page_of_a_graded_submission_shows_the_scheme_feedback_does_not(day, feedback):
     course, _, _ = day
     page = _text(_formgrader_page(course, "alice"))
@@ -284,6 +285,7 @@ def test_formgrader_page_of_a_graded_submission_shows_the_scheme_feedback_does_n
 
 
 # ---- 8. reasons and what waits for a person ---------------------------------------------------
+@pytest.mark.slow
 def test_reasons_say_something_and_only_real_answers_wait_for_a_person(day):
     course, results, _ = day
     zed = results["zed"]
@@ -304,6 +306,7 @@ def test_reasons_say_something_and_only_real_answers_wait_for_a_person(day):
 
 
 # ---- 5, 10. the autograde command's lines, summary and exit status -----------------------------
+@pytest.mark.slow
 def test_rerun_counts_failures_as_failures_and_exit_status(day, capsys):
     from tpmlab.grading.cli import main
 
@@ -328,6 +331,7 @@ def test_rerun_counts_failures_as_failures_and_exit_status(day, capsys):
 
 
 # ---- 7. a wrong assignment name ----------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["report", "feedback", "export"])
 def test_a_wrong_assignment_name_says_what_exists(day, command, capsys):
     from tpmlab.grading.cli import main
@@ -343,6 +347,7 @@ def test_a_wrong_assignment_name_says_what_exists(day, command, capsys):
 
 
 # ---- 10. titles and natural order --------------------------------------------------------------
+@pytest.mark.slow
 def test_questions_have_titles_in_natural_order_in_the_csv(day, tmp_path):
     from tpmlab.grading.questions import natural_key, titles
     from tpmlab.grading.report import export
@@ -364,6 +369,7 @@ def test_questions_have_titles_in_natural_order_in_the_csv(day, tmp_path):
 
 
 # ---- 11. feedback ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_feedback_reads_in_order_wraps_and_names_questions(feedback):
     dave = feedback["dave"]
     text = _text(dave)
@@ -378,6 +384,7 @@ def test_feedback_reads_in_order_wraps_and_names_questions(feedback):
 
 
 # ---- 6 and the class report --------------------------------------------------------------------
+@pytest.mark.slow
 def test_class_report_counts_what_it_says(day):
     from tpmlab.grading.class_report import class_report
 
@@ -422,6 +429,7 @@ def test_class_report_counts_what_it_says(day):
     assert not re.search(r'(src|href)="(https?:)?//', page), "the report must not reach the network"
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_class_report_in_the_browser(day):
     from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, _missing_browser
@@ -469,6 +477,7 @@ def test_class_report_in_the_browser(day):
 
 
 # ---- 2. resubmissions (changes the class: runs last) ------------------------------------------
+@pytest.mark.slow
 def test_resubmission_keeps_hand_grades_of_unchanged_answers(day, capsys):
     from tpmlab.grading.class_report import class_report
 
@@ -509,6 +518,7 @@ def test_resubmission_keeps_hand_grades_of_unchanged_answers(day, capsys):
 
 
 # ---- 12. the grading demo ----------------------------------------------------------------------
+@pytest.mark.slow
 def test_grade_demo_has_an_answer_to_grade_by_hand_and_a_late_submission(tmp_path, capsys):
     from tpmlab.grading import demo
 

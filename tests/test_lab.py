@@ -36,6 +36,7 @@ def lab_server(tmp_path: Path):
         yield server
 
 
+@pytest.mark.server
 def test_lab_serves_the_course_home(lab_server):
     base, token, log = lab_server
     status, page = get(f"{base}/lab?token={token}")
@@ -64,6 +65,7 @@ def test_lab_serves_the_course_home(lab_server):
     assert f"{base}/lab/tree/course/index.ipynb?token=" in printed
 
 
+@pytest.mark.server
 def test_lab_without_the_token_refuses_access(lab_server):
     base, _token, _log = lab_server
     status, _ = get(f"{base}/api/contents/course")
@@ -191,6 +193,7 @@ def _post_json(url: str, token: str, body: dict) -> dict:
         return json.loads(response.read())
 
 
+@pytest.mark.server
 def test_a_learners_lab_has_validate_message_first_and_no_instructor_tools(tmp_path):
     """The learner's JupyterLab as `make lab` configures it: nbgrader's instructor tools and
     Assignments tab are not loaded, the formgrader does not answer, and Validate lists each
@@ -237,6 +240,7 @@ def test_a_learners_lab_has_validate_message_first_and_no_instructor_tools(tmp_p
     assert first["error"].index("The check that failed") < first["error"].index("Full error")
 
 
+@pytest.mark.server
 def test_make_instructor_starts_the_formgrader_on_the_course(tmp_path):
     """`make instructor` (lab --instructor): JupyterLab in autograder/ with the formgrader and
     create-assignment on (and the learner's Assignments tab and course list off), the

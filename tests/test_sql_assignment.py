@@ -414,6 +414,7 @@ def test_every_question_has_two_or_more_wrong_queries():
     assert len(manual) == 1 and "Mark scheme" in manual[0]["cell"].source
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", range(max(map(len, WRONG.values()))))
 def test_wrong_queries_fail_in_the_notebook(orbit_db, k):
     """The k-th wrong query of every question, substituted all at once, fails every question."""
@@ -450,6 +451,7 @@ def hard_coded(result) -> str:
     return f"SELECT {', '.join(columns)} FROM (\n   {body}\n) AS typed_in ORDER BY row_no"
 
 
+@pytest.mark.slow
 def test_hard_coded_results_fail_on_the_reseeded_copy(orbit_engine):
     """Typing in the right numbers for Orbit passes the public checks and the answer on Orbit, but
     not the answer on the re-seeded copy: the hidden tests catch it, question by question. (In

@@ -331,6 +331,7 @@ def test_lesson_2_numbers_joins_anti_joins_safe_division_and_time_zones(orbit_en
     assert f"{wrong.mean():.1%}" == "75.8%"
 
 
+@pytest.mark.slow
 def test_lesson_2_try_its_tick_when_answered(orbit_engine):
     released_1 = (
         "try_1 = \"SELECT COUNT(*) AS unassigned FROM tasks WHERE status <> 'done' AND "
@@ -437,6 +438,7 @@ def test_conversion_window_queries_match_an_independent_count(orbit_engine):
     assert all(w <= u for w, u in zip(windowed, unwindowed, strict=True))
 
 
+@pytest.mark.slow
 def test_lesson_3_try_its_tick_when_answered():
     printed, _ = run_lesson(
         "03",
@@ -503,6 +505,7 @@ def test_lesson_5_plans_shares_samples_and_the_colleagues_fan_out(orbit_engine):
     )
 
 
+@pytest.mark.slow
 def test_lesson_5_try_its_tick_when_answered():
     printed, _ = run_lesson(
         "05",
@@ -558,6 +561,7 @@ def test_new_queries_give_the_same_answers_on_every_database(
         other.dispose()
 
 
+@pytest.mark.slow
 def test_lesson_4_try_it_ticks_when_answered():
     wrong = "SELECT week, signups, LEAD(signups) OVER (ORDER BY week) AS prev_signups"
     printed, matrix_weeks = run_lesson(

@@ -152,6 +152,7 @@ def test_relative_lift_ci_coverage_by_simulation():
     assert abs(hits / reps - 0.95) < 4 * se
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed,nc,nt,kind", SAMPLES[1:])
 @pytest.mark.parametrize("statistic", ["mean_diff", "relative_lift"])
 def test_bootstrap_percentile_agrees_with_scipy_bootstrap(seed, nc, nt, kind, statistic):

@@ -13,6 +13,9 @@ from tpmlab.grading import notebooks as nbs
 from tpmlab.paths import REPO_ROOT
 
 PATH = REPO_ROOT / "exercises" / "05-system-design" / "system-design.ipynb"
+
+# every test here runs the whole assignment notebook: left to `make test`
+pytestmark = pytest.mark.slow
 QUESTIONS = [f"q{i}_tests" for i in range(1, 13)]
 
 PCT = """

@@ -137,12 +137,14 @@ class _Worker:
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
+        assert self.proc.stdout is not None  # opened with stdout=PIPE
         for line in self.proc.stdout:
             self.lines.put(line)
         self.lines.put(None)
 
     def run(self, job: dict, timeout: float) -> tuple[dict, bool]:
         """Send one job; return (answer, timed_out). A dead or stuck worker is killed."""
+        assert self.proc.stdin is not None  # opened with stdin=PIPE
         try:
             self.proc.stdin.write(json.dumps(job) + "\n")
             self.proc.stdin.flush()
@@ -175,6 +177,7 @@ class _Worker:
             shutil.rmtree(self.sandbox_dir, ignore_errors=True)
 
     def close(self) -> None:
+        assert self.proc.stdin is not None  # opened with stdin=PIPE
         with contextlib.suppress(OSError):
             self.proc.stdin.close()
         with contextlib.suppress(subprocess.TimeoutExpired):

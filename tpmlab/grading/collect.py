@@ -537,7 +537,9 @@ def _set_time(cand: Candidate, when: datetime | None, source: str, exact: bool, 
 
 
 # ---- scanning -------------------------------------------------------------------------------
-def _entry_time(entry: Path, dates: dict | None, nbs: dict[str, Path] | None = None):
+def _entry_time(
+    entry: Path, dates: dict | None, nbs: dict[str, Path] | None = None
+) -> tuple[datetime | None, str, bool]:
     """(when, source, exact) of an input entry: the bulk zip's member dates, else mtimes."""
     if dates is not None:
         key = entry.name
@@ -676,6 +678,7 @@ def _has_work(course: Course, student: str, assignment: str) -> bool:
 
 
 def _record_of(cand: Candidate, status: str, reason: str, flags: list[str], files) -> dict:
+    assert cand.uploaded_at is not None, "_scan gives every candidate a time"
     return {
         "status": status,
         "reason": reason,
@@ -883,6 +886,7 @@ def collect(
         candidates = _scan(source, Path(tmp), ctx, report)
         by_student: dict[str, list[Candidate]] = {}
         for cand in candidates:
+            assert cand.student is not None, "_scan keeps only uploads it can name"
             by_student.setdefault(cand.student, []).append(cand)
         for student, cands in sorted(by_student.items()):
             try:

@@ -30,7 +30,7 @@ class Course:
     """An nbgrader course directory (``autograder/`` unless told otherwise)."""
 
     def __init__(self, root: str | Path | None = None, db_url: str | None = None):
-        self.root = Path(root or os.environ.get("TPMLAB_COURSE_ROOT", DEFAULT_ROOT)).resolve()
+        self.root = Path(root or os.environ.get("TPMLAB_COURSE_ROOT", str(DEFAULT_ROOT))).resolve()
         self.course_id = COURSE_ID
         self.db_url = (
             db_url

@@ -465,7 +465,7 @@ def kill_all(find_pids, rounds: int, pause: float) -> None:
 class Sandbox:
     """One sandbox: a uid, a private scratch directory, and the ``bwrap`` command around it."""
 
-    def __init__(self, shared: list[Path] = (), files_from: Path | None = None, limits=None):
+    def __init__(self, shared: list | tuple = (), files_from: Path | None = None, limits=None):
         self.limits = {**LIMITS, **(limits or limits_from_env())}
         self.slot = _UidSlot()
         self.uid = self.slot.uid
@@ -498,6 +498,7 @@ class Sandbox:
         try:
             files: list[tuple[str, int | None]] = []
             for rel in self.files:
+                assert self.files_from is not None  # no files without a folder to take them from
                 path = self.files_from / rel
                 if path.is_dir():
                     files.append((rel.as_posix(), None))

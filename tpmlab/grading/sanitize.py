@@ -204,7 +204,7 @@ def sanitize_output(output: dict) -> dict | None:
         }
     if kind not in ("display_data", "execute_result"):
         return None
-    data = output.get("data") if isinstance(output.get("data"), dict) else {}
+    data = raw if isinstance(raw := output.get("data"), dict) else {}
     kept = {}
     if "text/plain" in data:
         kept["text/plain"] = _as_text(data["text/plain"])
@@ -223,7 +223,7 @@ def sanitize_output(output: dict) -> dict | None:
         if mime in data and _valid_base64(data[mime]):
             kept[mime] = "".join(data[mime].split())
     metadata = {}
-    raw_meta = output.get("metadata") if isinstance(output.get("metadata"), dict) else {}
+    raw_meta = meta if isinstance(meta := output.get("metadata"), dict) else {}
     for mime in IMAGE_MIMES:
         sizes = raw_meta.get(mime)
         if mime in kept and isinstance(sizes, dict):

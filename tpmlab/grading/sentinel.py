@@ -37,6 +37,7 @@ import contextlib
 import json
 import os
 import sys
+import types
 from pathlib import Path
 
 #: Environment variable holding the write end of the evidence pipe, inside the sandbox.
@@ -112,7 +113,7 @@ def _install(fd: int) -> None:
         module = importlib.import_module(name)
         snapshots[name] = (module, dict(vars(module)))
     own_builtins = {name: getattr(builtins, name) for name in WATCHED_BUILTINS}
-    state = {"started": False, "busy": False, "cells": 0, "shell": None}
+    state: dict = {"started": False, "busy": False, "cells": 0, "shell": None}
     reported: set = set()
 
     def report(kind: str, detail: str = "") -> None:
@@ -125,7 +126,7 @@ def _install(fd: int) -> None:
             write(fd, (dumps({"kind": kind, "detail": detail[:200]}) + "\n").encode())
 
     def hooks_of(shell) -> dict:
-        found = {}
+        found: dict = {}
         for attr in ("input_transformers_cleanup", "input_transformers_post", "ast_transformers"):
             found[attr] = list(getattr(shell, attr, []) or [])
         events = getattr(getattr(shell, "events", None), "callbacks", {}) or {}
@@ -205,7 +206,7 @@ def _install(fd: int) -> None:
 
     def calling_module() -> str:
         """The module that called into the process-starting machinery."""
-        frame = sys._getframe(2)
+        frame: types.FrameType | None = sys._getframe(2)
         while frame is not None and frame.f_globals.get("__name__", "") in PLUMBING:
             frame = frame.f_back
         return "" if frame is None else str(frame.f_globals.get("__name__", ""))

@@ -205,7 +205,7 @@ class SandboxedExecute(Execute):
             self.log.warning("Grading WITHOUT a sandbox (%s=1).", UNSAFE_ENV)
             from tpmlab.grading.sentinel import KERNEL_ARGS
 
-            self.extra_arguments = [*self.extra_arguments, *KERNEL_ARGS]
+            self.extra_arguments: list[str] = [*self.extra_arguments, *KERNEL_ARGS]
             return super().preprocess(nb, resources)
         if self.kernel_name == sandbox.KERNEL_NAME:  # set up by tpmlab-grade's worker
             return self._run_with_evidence(nb, resources)
