@@ -139,8 +139,8 @@ def _failure_messages(course: Course, assignment: str, students: list[str]) -> d
     """grade id -> Counter of failure messages seen in the autograded test cells: the public
     checks' errors and the judge's verdicts; an error raised inside the hidden block is named
     by its type only."""
-    from tpmlab.grading.feedback import _failing_line, hidden_line_range
-    from tpmlab.grading.ipynb import is_autograded_test
+    from tpmlab.grading.feedback import failing_line
+    from tpmlab.grading.ipynb import hidden_line_range, is_autograded_test
     from tpmlab.grading.judge import HIDDEN_ENAME
 
     out: dict[str, Counter] = {}
@@ -161,7 +161,7 @@ def _failure_messages(course: Course, assignment: str, students: list[str]) -> d
                         continue
                     ename = str(output.get("ename", "Error"))
                     evalue = str(output.get("evalue", ""))
-                    line = _failing_line(output.get("traceback", []))
+                    line = failing_line(output.get("traceback", []))
                     if ename == HIDDEN_ENAME:
                         message = f"hidden test: {evalue}"
                     elif hidden and line is not None and hidden[0] <= line <= hidden[1]:

@@ -28,6 +28,7 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -53,7 +54,7 @@ def split_outputs(cell) -> tuple[list, list]:
     return records, others
 
 
-def code_cells(nb) -> Iterator[tuple[object, str | None, list, list]]:
+def code_cells(nb) -> Iterator[tuple[Any, str | None, list, list]]:
     """(cell, grade id, recorded answers, other outputs) of every code cell of ``nb``; the grade
     id is None for a cell that is not an autograded test."""
     for cell in nb.cells:
@@ -292,9 +293,7 @@ def judge(nb, key: dict) -> tuple[dict[str, list[str]], list[str]]:
                     ),
                 )
         cell.outputs = others
-    seen = set()
-    flags = [f for f in flags if not (f in seen or seen.add(f))]
-    return failures, flags
+    return failures, list(dict.fromkeys(flags))
 
 
 def scoring_flags(folder: Path) -> list[str]:
