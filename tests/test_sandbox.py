@@ -824,3 +824,12 @@ def test_cgroup_files_for_v1_and_v2(tmp_path):
     assert (v1 / "pids" / "tpmlab" / "box-2" / "pids.max").read_text() == "9"
 
     assert not sandbox.Cgroups("box-3", 1, 1, root=tmp_path / "nothing").active
+
+
+def test_a_busy_grading_machine_does_not_fail_a_cell_for_slow_outputs():
+    """nbclient waits only 4 s for a cell's outputs after its reply, then (nbgrader raises on it)
+    fails the cell: on a loaded 2-core machine a cell with 400 displays took longer than that."""
+    from tpmlab.grading.preprocessors.sandboxed_execute import SandboxedExecute
+
+    assert SandboxedExecute().iopub_timeout >= 30
+    assert SandboxedExecute().raise_on_iopub_timeout  # nbgrader's choice, kept: so it must be long

@@ -103,6 +103,11 @@ def _remove_base(base: Path) -> None:
 class SandboxedExecute(Execute):
     """nbgrader's Execute, with the student's kernel inside the sandbox (or a loud refusal)."""
 
+    iopub_timeout = Integer(
+        30,
+        help="Seconds to wait for a cell's last outputs after its reply (nbclient's default of 4 "
+        "fails a student's cell with CellTimeoutError when the grading machine is busy).",
+    ).tag(config=True)
     max_cell_output = Integer(
         5_000_000, help="Characters of output kept per cell while it runs (errors always pass)."
     ).tag(config=True)
