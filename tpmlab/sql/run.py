@@ -183,7 +183,7 @@ def same_result(
 
     >>> try_it("try_1", try_1, same_result(expected_df), hint="Use LAG, not LEAD.")
     """
-    from tpmlab.sql.grading import compare_results, run_learner_query
+    from tpmlab.sql.answers import compare_results, run_learner_query
 
     def ok(sql) -> bool:
         eng = current_engine(engine)

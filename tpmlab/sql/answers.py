@@ -1,4 +1,4 @@
-"""Grade SQL answers by their results: run a learner's query read-only, compare result sets.
+"""SQL answers checked by their results: run a learner's query read-only, compare result sets.
 
 A SQL question is graded by what the query returns, not by how it is written: the learner's
 query and the reference query both run on the same database (Orbit's data, then a re-seeded copy
