@@ -265,7 +265,7 @@ def collect(
     ctx = Context(assignment, entries, utc_now())
     report = CollectReport(roster=[e.id for e in entries] if entries is not None else None)
     with tempfile.TemporaryDirectory() as tmp:
-        candidates = scan_source(source, Path(tmp), ctx, report)
+        candidates = scan_source(source, Path(tmp), ctx, report.problems)
         by_student: dict[str, list[Candidate]] = {}
         for cand in candidates:
             by_student.setdefault(cand.student, []).append(cand)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tpmlab.grading.collect.identity import (
     Candidate,
@@ -27,9 +26,6 @@ from tpmlab.grading.collect.zipsafe import (
     short,
 )
 from tpmlab.handin import MANIFEST as HANDIN_MANIFEST
-
-if TYPE_CHECKING:
-    from tpmlab.grading.collect.layout import CollectReport
 
 
 def _entry_time(entry: Path, dates: dict | None, nbs: dict[str, Path] | None = None):
@@ -109,8 +105,9 @@ def _scan_entry(entry: Path, work: Path, dates, ctx: Context, index: int) -> Can
     return cand
 
 
-def scan_source(source: Path, work: Path, ctx: Context, report: CollectReport) -> list[Candidate]:
-    """Every upload found in ``source`` (a folder or a bulk zip), each on its own."""
+def scan_source(source: Path, work: Path, ctx: Context, problems: list[str]) -> list[Candidate]:
+    """Every upload found in ``source`` (a folder or a bulk zip), each on its own; what
+    cannot be used goes into ``problems`` (the report's)."""
     dates = None
     if source.is_file():
         target = work / "input"
@@ -123,9 +120,9 @@ def scan_source(source: Path, work: Path, ctx: Context, report: CollectReport) -
                 member_limit=MAX_UPLOAD_BYTES,
             )
         except UploadRefused as exc:
-            report.problems.append(f"{source.name}: {exc}; nothing collected")
+            problems.append(f"{source.name}: {exc}; nothing collected")
             return []
-        report.problems += [f"{source.name}: {w}" for w in warnings]
+        problems += [f"{source.name}: {w}" for w in warnings]
         source = target
     out: list[Candidate] = []
     for index, entry in enumerate(sorted(source.iterdir())):
@@ -145,15 +142,15 @@ def scan_source(source: Path, work: Path, ctx: Context, report: CollectReport) -
             cand.uploaded_at, cand.time_source = ctx.now, "collect time"
         if cand is None or cand.student is None:
             why = cand.refused if cand and cand.refused else "cannot tell whose upload this is"
-            report.problems.append(f"{printable(entry.name)}: {why}; skipped")
+            problems.append(f"{printable(entry.name)}: {why}; skipped")
             continue
         if not STUDENT_ID.match(cand.student):
-            report.problems.append(
+            problems.append(
                 f"{printable(entry.name)}: unusable student id {short(cand.student)}; skipped"
             )
             continue
         if cand.identity.startswith("hand-in manifest") and cand.refused:
-            report.problems.append(f"{printable(entry.name)}: {cand.refused}; skipped")
+            problems.append(f"{printable(entry.name)}: {cand.refused}; skipped")
             continue
         out.append(cand)
     return out
