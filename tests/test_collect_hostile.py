@@ -35,6 +35,7 @@ from tests.grading_fixtures import (
 )
 from tpmlab.grading import collect as collect_module
 from tpmlab.grading.collect import collect
+from tpmlab.grading.collect import layout as collect_layout
 from tpmlab.grading.coursedir import Course
 
 T0 = 1_780_000_000  # 2026-05-28 20:26:40 UTC: when the honest uploads reached the LMS
@@ -354,7 +355,7 @@ def test_zip_bomb_is_refused_quickly_without_filling_the_disk(tmp_path, monkeypa
     (inbox / "bob_1002_5002_ps1.ipynb").write_bytes(_nb(RIGHT))
     work = tmp_path / "work"
     monkeypatch.setattr(
-        collect_module.tempfile, "TemporaryDirectory", lambda *a, **k: _kept_workdir(work)
+        collect_layout.tempfile, "TemporaryDirectory", lambda *a, **k: _kept_workdir(work)
     )
     started = time.monotonic()
     report = collect(course, ASSIGNMENT, inbox)

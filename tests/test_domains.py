@@ -422,6 +422,8 @@ ROWS = [
 #: no argument at all; each says why it has no row. The test below checks the reason is true for
 #: the no-argument ones.
 NO_DOMAIN = {
+    "tpmlab.abtest.experiments.experiment_users": "a lookup: an id not in the experiments table "
+    "is refused with the ids that are (tests/test_stats_experiments.py)",
     "tpmlab.sysdesign.kvstore.KVServer.__init__": "internal: built by start_kv, which checks",
     "tpmlab.sysdesign.stores.duckdb_copy": "table and column names go to SQL as they are",
     "tpmlab.sysdesign.stores.load_sessions_sql": "any table of tokens and user ids",

@@ -410,7 +410,7 @@ def test_class_report_counts_what_it_says(day):
     assert "Question 1: total signups (60% pass)" in questions  # bob (blank) and dave failed
     assert "NameError: name 'growth' is not defined (1×)" in questions  # bob's q10
     # dave's q1 failed in the hidden tests: the judge's verdict, never the hidden code
-    from tpmlab.grading.class_report import _failure_messages
+    from tpmlab.grading.class_tables import _failure_messages
 
     dave = _failure_messages(course, ASSIGNMENT, ["dave"])
     assert list(dave) == ["q1-tests"]

@@ -9,8 +9,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[1] / "tpmlab"
 MAX_LINES = 600
 
@@ -105,11 +103,6 @@ def test_no_import_cycle_in_tpmlab_grading():
     assert grading == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="tpmlab.sql.grading and tpmlab.sql.run import each other (tpmlab/sql is being "
-    "reworked in parallel)",
-)
 def test_no_import_cycle_in_tpmlab():
     assert import_cycles(import_graph()) == []
 
@@ -122,11 +115,6 @@ def _long_files() -> list[str]:
     )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="still over 600 lines, split in parallel work: tpmlab/api/app.py, "
-    "tpmlab/grading/collect.py, tpmlab/grading/sandbox.py, tpmlab/grading/class_report.py",
-)
 def test_no_module_over_600_lines():
     assert _long_files() == []
 

@@ -833,3 +833,62 @@ def test_a_busy_grading_machine_does_not_fail_a_cell_for_slow_outputs():
 
     assert SandboxedExecute().iopub_timeout >= 30
     assert SandboxedExecute().raise_on_iopub_timeout  # nbgrader's choice, kept: so it must be long
+
+
+@needs_sandbox
+def test_reports_are_not_cut_by_an_immediate_shutdown_under_load(monkeypatch):
+    """tpmlab-grade's worker shuts a kernel down at once after its last cell (SIGKILL to the
+    launcher's process group). On a loaded machine the launcher may get no CPU between the
+    sentinel's last reports and that kill: they were still in the pipe, unread, when it died, and
+    an honest notebook was flagged "reports stopped". Here both cores are busy and the launcher is
+    stopped (SIGSTOP) during the last cell, the worst case of that: the relay must still read the
+    pipe to its end, and the reader wait for it."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    from nbclient import NotebookClient
+
+    from tpmlab.grading import sentinel
+
+    cells, runs = 8, 2
+    last = "import subprocess\nsubprocess.run(['true'])"  # reported: process started
+    base = Path(tempfile.mkdtemp(prefix="tsb", dir="/tmp"))  # short: a socket path is <= 95
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        sandbox.install_kernelspec(base / "jupyter")
+        monkeypatch.setenv("JUPYTER_PATH", str(base / "jupyter"))
+        monkeypatch.setenv("TPMLAB_SANDBOX_IPC_DIR", str(base))
+        seen = []
+        for run in range(runs):
+            evidence = base / f"evidence-{run}.jsonl"
+            evidence.touch()
+            monkeypatch.setenv(sentinel.FILE_ENV, str(evidence))
+            code = [f"x = {i}" for i in range(cells - 1)] + [last]
+            nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in code])
+            client = NotebookClient(
+                nb,
+                kernel_name=sandbox.KERNEL_NAME,
+                kernel_manager_class=sandbox.SandboxKernelManager,
+                shutdown_kernel="immediate",  # what the worker sets
+                timeout=120,
+                startup_timeout=120,
+            )
+            with client.setup_kernel():
+                for index, cell in enumerate(nb.cells):
+                    if index == cells - 1:
+                        os.kill(client.km.provisioner.pid, signal.SIGSTOP)
+                    client.execute_cell(cell, index)
+            seen.append(sentinel.evidence_flags(evidence, cells_run=cells))
+        for flags in seen:
+            assert not any("reports stopped" in f for f in flags), seen
+            assert any(f.startswith("sandbox saw: process started") for f in flags), seen
+    finally:
+        for proc in busy:
+            proc.kill()
+            proc.wait()
+        sandbox.release_mounts(base)
+        shutil.rmtree(base, ignore_errors=True)

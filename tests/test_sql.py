@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, make_url
 from tpmlab.errors import CheckFailed, TPMLabError
 from tpmlab.sql import compare_results, explain, query, run_learner_query
 from tpmlab.sql import run as sqlrun
-from tpmlab.sql.grading import check_columns, compare_to_reference
+from tpmlab.sql.answers import check_columns, compare_to_reference
 from tpmlab.sql.magic import parse_options, run_cell
 
 ROWS = [

@@ -5,7 +5,7 @@
   name the typical mistake, its message says so, and otherwise the hidden tests (judged with the
   answer key built from the solution) reject the result on Orbit's data, or, for a mistake
   Orbit's data cannot show (question 7's ties between event times), on a small made-up database
-  (:func:`tpmlab.sql.grading.made_up_database`).
+  (:func:`tpmlab.sql.answers.made_up_database`).
 - A query that types in the solution's results for Orbit passes every public check and the
   hidden answer on Orbit, and fails the hidden answer on the re-seeded copy (question 9's public
   check already catches it on its made-up database).
@@ -457,7 +457,7 @@ def test_hard_coded_results_fail_on_the_reseeded_copy(orbit_engine):
     not the answer on the re-seeded copy: the hidden tests catch it, question by question. (In
     question 9 the public check already catches it: it also runs the query on a made-up database.)
     """
-    from tpmlab.sql.grading import run_learner_query
+    from tpmlab.sql.answers import run_learner_query
 
     nb = notebooks.read(PATH)
     cells = notebooks.grade_cells(nb)

@@ -174,7 +174,7 @@ def test_lesson_4_ties_frames_and_the_recursive_calendar(orbit_engine):
 
 def test_same_result_is_a_try_it_check_that_says_what_differs(orbit_engine, capsys, monkeypatch):
     from tpmlab.checks import STRICT_TRY_IT, try_it
-    from tpmlab.sql.run import same_result
+    from tpmlab.sql.answers import same_result
 
     monkeypatch.delenv(STRICT_TRY_IT, raising=False)
     ok = same_result(pd.DataFrame({"users": [920]}), orbit_engine)

@@ -59,6 +59,18 @@ _FRAGMENTS = {
 FUNNEL_STEPS = ["signup", "onboarding_complete", "project_created", "task_created", "invite_sent"]
 
 
+def _step_counts(ctes: list[str]) -> str:
+    """A funnel query from its step CTEs ``s1``, ``s2``, ...: one row per step with the users
+    who reached it, in the funnel's order."""
+    selects = [
+        f"SELECT {i} AS step_order, '{s}' AS step, (SELECT COUNT(*) FROM s{i}) AS users"
+        for i, s in enumerate(FUNNEL_STEPS, start=1)
+    ]
+    return (
+        "WITH " + ",\n".join(ctes) + "\n" + "\nUNION ALL\n".join(selects) + "\nORDER BY step_order"
+    )
+
+
 def _dau(f) -> str:
     return """SELECT event_date AS day, COUNT(DISTINCT user_id) AS dau
 FROM events
@@ -78,13 +90,7 @@ def _funnel_ordered(f) -> str:
             f"  WHERE e.event_name = '{step}' AND e.event_time >= p.t\n"
             "  GROUP BY e.user_id\n)"
         )
-    selects = [
-        f"SELECT {i} AS step_order, '{s}' AS step, (SELECT COUNT(*) FROM s{i}) AS users"
-        for i, s in enumerate(FUNNEL_STEPS, start=1)
-    ]
-    return (
-        "WITH " + ",\n".join(ctes) + "\n" + "\nUNION ALL\n".join(selects) + "\nORDER BY step_order"
-    )
+    return _step_counts(ctes)
 
 
 #: Conversion window of FUNNEL_7D and ACTIVATION_7D, and the last signup date whose window
@@ -108,13 +114,7 @@ def _funnel_7d(f) -> str:
             f"  WHERE e.event_name = '{step}' AND e.event_time >= p.t AND e.event_time <= {end}\n"
             "  GROUP BY e.user_id\n)"
         )
-    selects = [
-        f"SELECT {i} AS step_order, '{s}' AS step, (SELECT COUNT(*) FROM s{i}) AS users"
-        for i, s in enumerate(FUNNEL_STEPS, start=1)
-    ]
-    return (
-        "WITH " + ",\n".join(ctes) + "\n" + "\nUNION ALL\n".join(selects) + "\nORDER BY step_order"
-    )
+    return _step_counts(ctes)
 
 
 def _activation_7d(f) -> str:

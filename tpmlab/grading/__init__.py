@@ -4,7 +4,10 @@ The instructor's loop (``tpmlab-grade``):
 
 - ``cli``: the command line ``tpmlab-grade`` (``python -m tpmlab.grading``, via ``__main__``).
 - ``coursedir``: the nbgrader course folder: paths, gradebook URL, assignments, review logs.
-- ``collect``: hand-ins (folders, zips, LMS exports) into nbgrader's submitted layout.
+- ``collect``: hand-ins (folders, zips, LMS exports) into nbgrader's submitted layout, a package:
+  ``roster`` (the class list), ``zipsafe`` (bounded, safe extraction), ``identity`` (whose work
+  an upload is and when it came), ``scan`` (reading the input), ``layout`` (the submitted
+  folders and the report) and ``sidecar`` (the ``.collect.json`` record autograde reads).
 - ``autograde``: parallel, idempotent autograding: one worker process a student, results merged.
 - ``worker``: the worker process that runs nbgrader's autograde for one student at a time.
 - ``gradebook``: one student's grades written into the course gradebook (hand grades kept).
@@ -12,7 +15,8 @@ The instructor's loop (``tpmlab-grade``):
 - ``feedback``: what per-student feedback may show, and ``nbgrader generate_feedback``.
 - ``markscheme``: graders' mark schemes under hand-graded answers, never in feedback.
 - ``report``: the gradebook as tables, and the CSV exports.
-- ``class_report``: the HTML class report an instructor opens after grading.
+- ``class_report``: the HTML class report an instructor opens after grading; ``class_tables``:
+  the tables it shows (scores, questions, failure messages, hand-grading progress).
 - ``questions``: readable question names and their natural order.
 - ``demo``: a demonstration class graded end to end (``make grade-demo``).
 
@@ -27,7 +31,11 @@ Trusted scoring (hidden tests record answers; the grader decides):
 
 Untrusted code:
 
-- ``sandbox``: the bubblewrap sandbox each student's kernel runs in.
+- ``sandbox``: the bubblewrap sandbox each student's kernel runs in, a package: ``config``
+  (names, paths, limits), ``jail`` (the bwrap command line), ``host`` (uid slots, mounts,
+  rlimits, cgroups), ``box`` (one sandbox), ``kernel`` (its kernelspec and kernel manager) and
+  ``launcher`` (the kernel's launcher and the evidence relay); run as a program via its
+  ``__main__``.
 - ``sentinel``: the sandboxed kernel's audit hook, reporting what the submission did.
 - ``sanitize``: the one HTML sanitiser, so nothing a submission displays runs in a browser.
 

@@ -207,7 +207,7 @@ def _compare(got, exp, rel, abs_, ordered):
         return f"values: {why}" if why else None
     if tag == "$frame":
         from tpmlab.errors import CheckFailed
-        from tpmlab.sql.grading import compare_results
+        from tpmlab.sql.answers import compare_results
 
         try:
             compare_results(

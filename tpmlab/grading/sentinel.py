@@ -287,12 +287,45 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # ---- outside the sandbox: reading the evidence ------------------------------------------------
+#: How long the reader waits for the launcher's relay to finish writing the evidence file.
+RELAY_WAIT_S = 10.0
+
+
+def _wait_for_relay(path: Path | str) -> None:
+    """Wait (at most :data:`RELAY_WAIT_S`) until no relay holds the evidence file's lock: the
+    launcher's relay (:mod:`tpmlab.grading.sandbox.launcher`) takes it before the kernel starts
+    and lets it go once it has read the sentinel's pipe to its end, so reports still in the pipe
+    when the kernel was killed are in the file when it is read."""
+    import fcntl
+    import time
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    deadline = time.monotonic() + RELAY_WAIT_S
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return  # read what is there: a cut stream shows as "reports stopped"
+                time.sleep(0.02)
+            except OSError:
+                return
+    finally:
+        os.close(fd)
+
+
 def evidence_flags(path: Path | str, cells_run: int | None = None) -> list[str]:
     """Review flags for what the evidence file at ``path`` reports (``sandbox saw: ...``).
     ``cells_run`` is the number of code cells the grader sent: fewer ``cell`` reports than that
     means the submission silenced its kernel's reports part of the way."""
     flags: list[str] = []
     cells = 0
+    _wait_for_relay(path)
     try:
         text = Path(path).read_text(errors="replace")
     except OSError:

@@ -4,7 +4,7 @@
   default), run a query with named ``:parameters`` bound by SQLAlchemy (never formatted into the
   string), show a query plan.
 - :mod:`tpmlab.sql.magic`: the ``%%sql`` cell magic, loaded with ``%load_ext tpmlab.sql``.
-- :mod:`tpmlab.sql.grading`: run a learner's query read-only and compare its result set with a
+- :mod:`tpmlab.sql.answers`: run a learner's query read-only and compare its result set with a
   reference, failing with a message that says what is wrong and what to try.
 
 Example (in a notebook)::
@@ -17,7 +17,7 @@ Example (in a notebook)::
 
 from __future__ import annotations
 
-from tpmlab.sql.grading import compare_results, run_learner_query, self_check
+from tpmlab.sql.answers import compare_results, run_learner_query, self_check
 from tpmlab.sql.run import connect, current_engine, explain, query, time_query
 
 __all__ = [

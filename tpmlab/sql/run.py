@@ -170,30 +170,3 @@ def time_query(sql: str, engine: Engine | str | None = None, *, repeat: int = 3,
             best = min(best, time.perf_counter() - start)
         conn.rollback()
     return best
-
-
-def same_result(
-    expected, engine: Engine | str | None = None, *, order_matters: bool = False, rtol=1e-6
-):
-    """A check for :func:`tpmlab.checks.try_it`: ``ok(sql)`` runs a learner's query read-only and
-    is true when its result set equals ``expected`` (a DataFrame, or a SQL string to run).
-
-    A wrong result raises :class:`tpmlab.errors.CheckFailed` saying what differs (missing
-    column, too few rows, a value too high...); ``try_it`` shows that message as its "Not yet".
-
-    >>> try_it("try_1", try_1, same_result(expected_df), hint="Use LAG, not LEAD.")
-    """
-    from tpmlab.sql.grading import compare_results, run_learner_query
-
-    def ok(sql) -> bool:
-        eng = current_engine(engine)
-        got = run_learner_query(sql, eng, name="your query")
-        want = (
-            run_learner_query(expected, eng, name="the expected query")
-            if isinstance(expected, str)
-            else expected
-        )
-        compare_results(got, want, order_matters=order_matters, rtol=rtol, name="your query")
-        return True
-
-    return ok

@@ -1,4 +1,4 @@
-"""Grade SQL answers by their results: run a learner's query read-only, compare result sets.
+"""SQL answers checked by their results: run a learner's query read-only, compare result sets.
 
 A SQL question is graded by what the query returns, not by how it is written: the learner's
 query and the reference query both run on the same database (Orbit's data, then a re-seeded copy
@@ -40,6 +40,7 @@ __all__ = [
     "made_up_database",
     "normalise_sql",
     "run_learner_query",
+    "same_result",
     "self_check",
 ]
 
@@ -552,3 +553,31 @@ def made_up_database(
             if rows:
                 conn.execute(schema.metadata.tables[table].insert(), rows)
     return db
+
+
+def same_result(
+    expected, engine: Engine | str | None = None, *, order_matters: bool = False, rtol=1e-6
+):
+    """A check for :func:`tpmlab.checks.try_it`: ``ok(sql)`` runs a learner's query read-only and
+    is true when its result set equals ``expected`` (a DataFrame, or a SQL string to run).
+
+    A wrong result raises :class:`tpmlab.errors.CheckFailed` saying what differs (missing
+    column, too few rows, a value too high...); ``try_it`` shows that message as its "Not yet".
+
+    >>> try_it("try_1", try_1, same_result(expected_df), hint="Use LAG, not LEAD.")
+    """
+
+    def ok(sql) -> bool:
+        from tpmlab.sql.run import current_engine
+
+        eng = current_engine(engine)
+        got = run_learner_query(sql, eng, name="your query")
+        want = (
+            run_learner_query(expected, eng, name="the expected query")
+            if isinstance(expected, str)
+            else expected
+        )
+        compare_results(got, want, order_matters=order_matters, rtol=rtol, name="your query")
+        return True
+
+    return ok

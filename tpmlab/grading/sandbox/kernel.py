@@ -1,0 +1,105 @@
+"""The grading side of a sandboxed kernel: its kernelspec, its kernel manager (``ipc://``
+sockets), the re-seeded data built before it starts, and the review flags its outputs earn."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from tpmlab.grading.sandbox.config import KERNEL_NAME
+
+
+def install_kernelspec(prefix: Path) -> Path:
+    """Write the ``tpmlab-sandbox`` kernelspec under ``prefix/kernels`` (put ``prefix`` on
+    ``JUPYTER_PATH``); returns its folder."""
+    folder = Path(prefix) / "kernels" / KERNEL_NAME
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-m", "tpmlab.grading.sandbox", "-f", "{connection_file}"],
+        "display_name": "Python 3 (tpmlab grading sandbox)",
+        "language": "python",
+        # signals cannot reach a kernel in another PID namespace: interrupt by message
+        "interrupt_mode": "message",
+        "metadata": {"debugger": False},
+    }
+    (folder / "kernel.json").write_text(json.dumps(spec, indent=1))
+    return folder
+
+
+def kernel_manager_class():
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    class SandboxKernelManager(AsyncKernelManager):
+        """A kernel manager whose kernels talk over ``ipc://`` sockets in a fresh private
+        directory (absolute, unique per kernel), the only channel that crosses the sandbox's
+        network namespace. The worker selects it with ``Execute.kernel_manager_class``."""
+
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        def _ip_default(self) -> str:
+            base = os.environ.get("TPMLAB_SANDBOX_IPC_DIR") or tempfile.gettempdir()
+            return str(Path(tempfile.mkdtemp(prefix="k", dir=base)) / "kernel")
+
+    SandboxKernelManager.__module__ = "tpmlab.grading.sandbox"  # where the worker names it
+    return SandboxKernelManager
+
+
+def prepare_data(source: Path) -> list[Path]:
+    """Build, outside the sandbox, the re-seeded copies of Orbit that ``source``'s hidden tests
+    open (``reseeded_engine(2031)``): inside, the datasets folder is read-only."""
+    from tpmlab import data
+
+    built = []
+    pattern = re.compile(r"reseeded_engine\(\s*(\d+)\s*(?:,\s*(?:scale\s*=\s*)?([0-9.]+)\s*)?\)")
+    wanted = set()
+    for nb in sorted(Path(source).glob("*.ipynb")):
+        for seed, scale in pattern.findall(nb.read_text()):
+            wanted.add((int(seed), float(scale) if scale else 0.25))
+    for seed, scale in sorted(wanted):
+        data.reseeded_engine(seed, scale).dispose()
+        built.append(data.reseeded_path(seed, scale))
+    return built
+
+
+#: What a sandbox refusal looks like in a cell's output, and the flag it earns.
+REFUSALS = {
+    "MemoryError": "memory limit",
+    "[Errno 11] Resource temporarily unavailable": "process limit",
+    "[Errno 27] File too large": "file size limit",
+    "[Errno 24] Too many open files": "open files limit",
+    "[Errno 28] No space left on device": "disk limit",
+    "[Errno 30] Read-only file system": "write outside the scratch directory",
+    "[Errno 13] Permission denied": "permission denied",
+    "[Errno 101] Network is unreachable": "network",
+    "[Errno 111] Connection refused": "network",
+    "[Errno -3] Temporary failure in name resolution": "network",
+    "... Output truncated ...": "output flood",
+}
+
+
+def runtime_flags(folder: Path) -> list[str]:
+    """Review flags for the sandbox limits a graded submission ran into (read from the
+    outputs of the autograded notebooks in ``folder``)."""
+    import nbformat
+
+    found: list[str] = []
+    for path in sorted(Path(folder).glob("*.ipynb")):
+        try:
+            nb = nbformat.read(str(path), as_version=4)
+        except Exception:  # an unreadable notebook is flagged elsewhere
+            continue
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                text = out.get("text", "") if out.get("output_type") == "stream" else ""
+                if out.get("output_type") == "error":
+                    text = f"{out.get('ename')}: {out.get('evalue')}"
+                for needle, label in REFUSALS.items():
+                    flag = f"sandbox refused: {label}"
+                    if needle in text and flag not in found:
+                        found.append(flag)
+    return found
