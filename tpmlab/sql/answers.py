@@ -29,6 +29,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from tpmlab.checks import TICK
 from tpmlab.errors import CheckFailed
 from tpmlab.sql.run import bind_names, strip_markers
 
@@ -493,7 +494,7 @@ def self_check(
     except CheckFailed as exc:
         print(f"Not yet: {exc}")
         return False
-    print(f"✅ {name} returns the expected result ({len(got)} row(s)).")
+    print(f"{TICK} {name} returns the expected result ({len(got)} row(s)).")
     return True
 
 

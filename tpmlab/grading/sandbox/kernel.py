@@ -59,7 +59,7 @@ def prepare_data(source: Path) -> list[Path]:
     wanted = set()
     for nb in sorted(Path(source).glob("*.ipynb")):
         for seed, scale in pattern.findall(nb.read_text()):
-            wanted.add((int(seed), float(scale) if scale else 0.25))
+            wanted.add((int(seed), float(scale) if scale else data.RESEEDED_SCALE))
     for seed, scale in sorted(wanted):
         data.reseeded_engine(seed, scale).dispose()
         built.append(data.reseeded_path(seed, scale))
