@@ -198,6 +198,9 @@ RUNNING_MAX = "np.maximum.accumulate(p[order] * (m - np.arange(m)))"
 # Wrong answers that pass every public check, so the hidden probes must catch them
 WRONG_C = {
     "q1": SS.format(A="alpha / 2", MULT="", ROUND="math.floor"),  # rounded down
+    "q5": CI.format(SE=UNPOOLED, A="alpha / 2").replace(  # z typed in: alpha ignored
+        "stats.norm.ppf(1 - alpha / 2)", "1.96"
+    ),
     "q9": HOLM.format(ADJ=RUNNING_MAX, OUT="out"),  # Holm without the cap at 1
 }
 WRONG_D = {
@@ -211,6 +214,7 @@ CAUGHT_BY = {
     ("B", "q5-tests"): ("CheckFailed", "too narrow: it uses z = 1.645, the one-sided value"),
     ("A", "q5-tests"): ("CheckFailed", "not the pooled one"),
     ("A", "q9-tests"): ("CheckFailed", "every p-value times m = 3, which is Bonferroni"),
+    ("C", "q5-tests"): ("CheckFailed", "it ignores alpha"),
     ("D", "q9-tests"): ("CheckFailed", "in the INPUT order"),
     ("C", "q1-tests"): (
         "HiddenTestFailed",
@@ -255,6 +259,12 @@ RIGHT_Q7B_OTHER_METHOD = SRM.format(
                       e.planned_treatment_share) < 0.001:
             found.append(e.experiment_id)
     return sorted(found)""",
+)
+# Question 6 right with the textbook z = 1.96 written out (no alpha to follow there): accepted
+RIGHT_Q6_TEXTBOOK_Z = Q6.format(REL="pt / pc - 1", P="ztest(xc, nc, xt, nt)[1]").replace(
+    '"ci": diff_ci(xc, nc, xt, nt)',
+    '"ci": (pt - pc - 1.96 * math.sqrt(pc * (1 - pc) / nc + pt * (1 - pt) / nt),\n'
+    "                   pt - pc + 1.96 * math.sqrt(pc * (1 - pc) / nc + pt * (1 - pt) / nt))",
 )
 
 USERS_SQL = sa.text(
@@ -506,8 +516,9 @@ def test_wrong_srm_lists_fail_q7b(q7b_runs, name):
 @pytest.mark.slow
 def test_srm_by_another_method_passes():
     """The made-up databases hold every table and column a right answer may read: counting the
-    arms with experiment_users (as Question 6 does) passes Question 7b."""
-    run = notebooks.run(PATH, {"q7": RIGHT_Q7B_OTHER_METHOD})
+    arms with experiment_users (as Question 6 does) passes Question 7b; and Question 6's interval
+    with the textbook z = 1.96 written out passes too."""
+    run = notebooks.run(PATH, {"q7": RIGHT_Q7B_OTHER_METHOD, "q6": RIGHT_Q6_TEXTBOOK_Z})
     failing = {gid: r.error for gid, r in run.items() if not r.passed}
     assert not failing, failing
 
