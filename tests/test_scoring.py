@@ -391,3 +391,11 @@ def test_solutions_are_not_flagged_as_patching(path):
         if c.cell_type == "code" and not c.metadata.get("nbgrader", {}).get("grade")
     )
     assert patched_imports(code) == []
+
+
+def test_a_near_miss_is_never_shown_as_equal_to_the_key():
+    """A share rounded to 6 decimals fails a tight key: the message must show the difference
+    (it once read "is 0.497969, expected 0.497969")."""
+    why = judge.compare(canonical(0.497969), canonical(0.4979690146))
+    assert why == "is 0.497969, expected 0.497969015", why
+    assert judge.compare(canonical(1093), canonical(1094)) == "is 1093, expected 1094"

@@ -116,6 +116,16 @@ def _frame(value):
     return pd.DataFrame(rows, columns=columns, dtype=object)
 
 
+def _two_numbers(got: float, expected: float) -> str:
+    """``"<got>, expected <expected>"`` with 6 significant digits, or as many as it takes for
+    the two to print differently (a rounded answer is not shown as equal to the key)."""
+    for digits in (6, 9, 12, 17):
+        a, b = f"{got:.{digits}g}", f"{expected:.{digits}g}"
+        if a != b:
+            break
+    return f"{a}, expected {b}"
+
+
 def compare(got, expected, *, rel: float = 1e-9, abs_: float = 0.0, ordered: bool = True):
     """None when ``got`` matches ``expected`` (both recorded values), else why not.
 
@@ -139,7 +149,7 @@ def _compare(got, exp, rel, abs_, ordered):
             return None if math.isnan(g_num) else f"is {g_num:.6g}, expected NaN"
         if math.isclose(g_num, e_num, rel_tol=rel, abs_tol=abs_):
             return None
-        return f"is {g_num:.6g}, expected {e_num:.6g}"
+        return f"is {_two_numbers(g_num, e_num)}"
     if exp is None or isinstance(exp, (bool, str)):
         if type(got) is type(exp) and got == exp:
             return None
