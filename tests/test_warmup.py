@@ -95,6 +95,34 @@ def test_wrong_answers_get_specific_public_feedback():
     assert "months like '2025-01'" in errors["q5_signups_per_month_tests"]
 
 
+# Question 5 answers an independent review wrote from the question text, which the checks passed
+Q5_REVIEW = {
+    "periods": (
+        "pd.to_datetime(users['signup_date']).dt.to_period('M').value_counts().sort_index()",
+        "CheckFailed: The months should be text like '2025-01'",
+    ),
+    "sorted by count": (
+        "users['signup_date'].str[:7].value_counts().sort_values()",
+        "CheckFailed: On a small table (2 users in January, 1 in February, 3 in March)",
+    ),
+    "first six months": (
+        "users['signup_date'].str[:7].value_counts().sort_index().head(6)",
+        "HiddenTestFailed: 'nine months'",
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(Q5_REVIEW))
+def test_signups_per_month_catches_what_orbits_data_hides(name):
+    """Orbit's signups grow every month and span six months: a count-sorted answer and a
+    six-month answer looked right on it; a Period index printed like text."""
+    body, words = Q5_REVIEW[name]
+    results = notebooks.run(WARMUP, {"q5_signups_per_month": _fn("signups_per_month", body)})
+    error = results["q5_signups_per_month_tests"].error
+    assert error is not None and error.startswith(words), error
+
+
 def test_several_values_for_one_are_named_not_a_pandas_error():
     """`mode()` is a Series even when one value is in it: the check says it should be one value
     (it used to surface pandas' "The truth value of a Series is ambiguous" from check_choice)."""
