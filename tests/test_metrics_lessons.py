@@ -1,0 +1,221 @@
+"""Module 2's lessons 2.1 (metric trees) and 2.4 (dashboards): the helpers of
+``tpmlab.dashboards`` on tiny hand-made tables with answers worked out by hand, the week-over-week
+noise band against statsmodels and a simulation, and each lesson's Try-its ticking only once
+answered (running the lessons under ``TPMLAB_STRICT_TRY_IT=1`` proves they do not tick as
+released).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine
+from statsmodels.stats.rates import confint_poisson_2indep
+
+from tpmlab import dashboards
+from tpmlab.errors import TPMLabError
+
+matplotlib.use("Agg")
+
+# --------------------------------------------------------------------- weeks
+
+
+def test_week_start_is_the_monday_and_partial_weeks_at_both_ends_are_not_complete():
+    # Orbit's data runs from Wednesday 1 January to Monday 30 June 2025
+    days = ["2025-01-01", "2025-01-05", "2025-01-06", "2025-06-29", "2025-06-30"]
+    weeks = dashboards.week_start(days)
+    assert weeks.dt.strftime("%Y-%m-%d").tolist() == [
+        "2024-12-30",
+        "2024-12-30",
+        "2025-01-06",
+        "2025-06-23",
+        "2025-06-30",
+    ]
+    complete = dashboards.complete_weeks(weeks, "2025-01-01", "2025-06-30 23:59:59")
+    assert complete.tolist() == [False, False, True, True, False]
+
+
+# --------------------------------------------------------------------- the noise band
+
+
+@pytest.mark.parametrize("previous,current", [(3000, 3130), (680, 881), (50, 41), (12_000, 11_400)])
+@pytest.mark.parametrize("level", [0.9, 0.95, 0.99])
+def test_wow_band_is_statsmodels_log_ratio_wald_interval_moved_to_a_ratio_of_one(
+    previous, current, level
+):
+    low, high = dashboards.wow_band(previous, current, level)
+    ref_low, ref_high = confint_poisson_2indep(
+        current, 1, previous, 1, method="wald-log", compare="ratio", alpha=1 - level
+    )
+    ratio = current / previous
+    assert (low, high) == pytest.approx((ref_low / ratio - 1, ref_high / ratio - 1), rel=1e-12)
+    # around an expected change the band is the same ratio band, scaled
+    low4, high4 = dashboards.wow_band(previous, current, level, expected=0.04)
+    assert (low4, high4) == pytest.approx((1.04 * (1 + low) - 1, 1.04 * (1 + high) - 1))
+
+
+def test_wow_band_covers_95_percent_of_changes_between_two_poisson_weeks():
+    """The assumption made true by construction: 5,000 pairs of Poisson(3,000) weeks. The
+    Monte-Carlo SE of a 95% coverage over 5,000 pairs is 0.0031; the tolerance is 3 SEs."""
+    rng = np.random.default_rng(2)
+    before, after = rng.poisson(3000, 5_000), rng.poisson(3000, 5_000)
+    inside = [
+        lo <= a / b - 1 <= hi
+        for b, a in zip(before, after, strict=True)
+        for lo, hi in [dashboards.wow_band(b, a)]
+    ]
+    assert np.mean(inside) == pytest.approx(0.95, abs=0.0093)
+
+
+def test_wow_band_refuses_what_it_cannot_compute():
+    with pytest.raises(TPMLabError, match="two positive counts"):
+        dashboards.wow_band(0, 10)
+    with pytest.raises(TPMLabError, match="between 0 and 1"):
+        dashboards.wow_band(10, 10, level=95)
+    with pytest.raises(TPMLabError, match="above -1"):
+        dashboards.wow_band(10, 10, expected=-1)
+
+
+def test_wow_table_flags_the_weeks_outside_the_band_around_no_change_and_around_the_trend():
+    weeks = pd.date_range("2025-03-03", periods=7, freq="7D")
+    # steady +5% growth, then a flat week (week 6), then growth again
+    counts = pd.Series([1000, 1050, 1102, 1157, 1215, 1215, 1276], index=weeks)
+    flat = dashboards.wow_table(counts)
+    assert flat.index.tolist() == weeks[1:].tolist()
+    assert flat["change"].tolist() == pytest.approx((counts / counts.shift(1) - 1).iloc[1:])
+    bands = [dashboards.wow_band(b, a) for b, a in zip(counts[:-1], counts[1:], strict=True)]
+    assert flat["low"].tolist() == pytest.approx([lo for lo, _ in bands])
+    # +5% is inside the band around 0 at about 1,000 a week (the band is about +-9%)
+    assert not flat["outside"].any()
+    trend = dashboards.wow_table(counts, trend_weeks=3)
+    assert trend["expected"].isna().tolist() == [True, True, True, False, False, False]
+    assert trend.loc[weeks[4], "expected"] == pytest.approx(np.median(flat["change"][:3]))
+    assert trend["low"].isna().sum() == 3 and not trend["outside"][:3].any()
+    with pytest.raises(TPMLabError, match="trend_weeks"):
+        dashboards.wow_table(counts, trend_weeks=-1)
+
+
+def test_a_flat_week_falls_outside_the_band_around_the_trend_on_large_counts():
+    weeks = pd.date_range("2025-03-03", periods=6, freq="7D")
+    counts = pd.Series([100_000, 105_000, 110_250, 115_762, 121_550, 121_550], index=weeks)
+    table = dashboards.wow_table(counts, trend_weeks=3)
+    assert table["outside"].tolist() == [False, False, False, False, True]
+
+
+# --------------------------------------------------------------------- the metric tree
+
+
+def _tiny_orbit(tmp_path):
+    """Two workspaces over the weeks of 2 and 9 June 2025 (and a Sunday before them).
+
+    Workspace 1: users 1 and 2; workspace 2: user 3; workspace 3: user 4 (active only on 1 June,
+    the Sunday before the first week). Week of 2 June: user 1 on Mon and Tue, user 2 on Mon,
+    user 3 on Wed; tasks completed: two in workspace 1 (after 10 h and 30 h), none in 2.
+    Week of 9 June: user 3 on Mon; one task completed in workspace 2 (after 4 h)."""
+    eng = create_engine(f"sqlite:///{tmp_path / 'tiny.sqlite'}")
+    with eng.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE users (user_id INTEGER, platform TEXT, workspace_id INTEGER)"
+        )
+        conn.exec_driver_sql("CREATE TABLE events (user_id INTEGER, event_date TEXT)")
+        conn.exec_driver_sql("CREATE TABLE projects (project_id INTEGER, workspace_id INTEGER)")
+        conn.exec_driver_sql(
+            "CREATE TABLE tasks (project_id INTEGER, created_at TEXT, completed_at TEXT)"
+        )
+        conn.exec_driver_sql("CREATE TABLE dataset_info (key TEXT, value TEXT)")
+        conn.exec_driver_sql(
+            "INSERT INTO users VALUES (1, 'web', 1), (2, 'ios', 1), (3, 'web', 2), (4, 'web', 3)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO events VALUES (1, '2025-06-02'), (1, '2025-06-02'), (1, '2025-06-03'), "
+            "(2, '2025-06-02'), (3, '2025-06-04'), (3, '2025-06-09'), (4, '2025-06-01')"
+        )
+        conn.exec_driver_sql("INSERT INTO projects VALUES (10, 1), (20, 2)")
+        conn.exec_driver_sql(
+            "INSERT INTO tasks VALUES "
+            "(10, '2025-06-02 08:00:00', '2025-06-02 18:00:00'), "
+            "(10, '2025-06-02 09:00:00', '2025-06-03 15:00:00'), "
+            "(20, '2025-06-09 10:00:00', '2025-06-09 14:00:00'), "
+            "(20, '2025-06-01 10:00:00', NULL), "
+            "(20, '2025-05-01 10:00:00', '2025-06-01 23:00:00')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO dataset_info VALUES ('start', '2025-06-01 00:00:00'), "
+            "('end', '2025-06-12 23:59:59')"
+        )
+    return eng
+
+
+def test_metric_tree_on_a_tiny_table_counts_teams_users_days_and_hours(tmp_path):
+    eng = _tiny_orbit(tmp_path)
+    tree = dashboards.metric_tree(eng, ["2025-06-09", "2025-06-02"]).set_index("week")
+    first, second = tree.loc["2025-06-02"], tree.loc["2025-06-09"]
+    assert first["teams_completing"] == 1 and first["active_teams"] == 2
+    assert first["completing_share"] == 0.5
+    assert first["tasks_per_active_user"] == pytest.approx(2 / 3)
+    assert first["active_days_per_user"] == pytest.approx(4 / 3)  # four user-days, three users
+    assert first["median_hours_to_complete"] == pytest.approx(20.0)
+    assert second[["teams_completing", "active_teams", "completing_share"]].tolist() == [1, 1, 1]
+    assert second["tasks_per_active_user"] == 1 and second["median_hours_to_complete"] == 4
+    assert tree.index.tolist() == [pd.Timestamp("2025-06-02"), pd.Timestamp("2025-06-09")]
+    # the north star is breadth times the completing share, exactly
+    assert (tree.teams_completing == tree.active_teams * tree.completing_share).all()
+    assert dashboards.data_range(eng) == (pd.Timestamp("2025-06-01"), pd.Timestamp("2025-06-12"))
+    with pytest.raises(TPMLabError, match="Mondays"):
+        dashboards.metric_tree(eng, ["2025-06-03"])
+
+
+def test_user_days_are_distinct_and_carry_platform_and_workspace(tmp_path):
+    eng = _tiny_orbit(tmp_path)
+    days = dashboards.user_days(eng, since="2025-06-02", until="2025-06-09")
+    assert len(days) == 4  # user 1's two events on 2 June are one user-day
+    assert days.groupby("platform")["user_id"].nunique().to_dict() == {"ios": 1, "web": 2}
+    assert set(days["week"]) == {pd.Timestamp("2025-06-02")}
+
+
+# --------------------------------------------------------------------- drawing
+
+
+def _tree():
+    a, b = dashboards.Node("A"), dashboards.Node("B", "1.0")
+    c = dashboards.Node("C", children=[dashboards.Node("C1"), dashboards.Node("C2")])
+    return dashboards.Node("Root", "42", [a, b, c], kind="north star"), a, b, c
+
+
+def test_layout_spreads_leaves_and_centres_each_parent_over_its_children():
+    root, a, b, c = _tree()
+    pos = dashboards.layout(root)
+    c1, c2 = c.children
+    assert [pos[id(n)] for n in (a, b, c1, c2)] == [(0, -1), (1, -1), (2, -2), (3, -2)]
+    assert pos[id(c)] == (2.5, -1)
+    assert pos[id(root)] == (1.25, 0)  # centred between its first (0) and last (2.5) child
+
+
+def test_draw_tree_draws_one_box_per_node_and_one_arrow_per_edge():
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    root, *_ = _tree()
+    fig, ax = plt.subplots()
+    dashboards.draw_tree(ax, root)
+    boxes = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    arrows = [t for t in ax.texts if getattr(t, "arrow_patch", None) is not None]
+    assert len(boxes) == 6 and len(arrows) == 5
+    fig.canvas.draw()  # the mathtext labels render
+    with pytest.raises(TPMLabError, match="kind"):
+        dashboards.draw_tree(ax, dashboards.Node("x", kind="driver"))
+    plt.close(fig)
+
+
+def test_annotate_draws_a_line_per_event_and_refuses_missing_labels():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot(pd.date_range("2025-06-01", periods=10), range(10))
+    assert dashboards.annotate(ax, ["2025-06-03", "2025-06-05 12:00"], ["deploy", "incident"]) == 2
+    assert len(ax.lines) == 3
+    with pytest.raises(TPMLabError, match="one label per time"):
+        dashboards.annotate(ax, ["2025-06-03"], [])
+    plt.close(fig)
