@@ -194,9 +194,11 @@ def _walk(node: Node) -> Iterable[Node]:
         yield from _walk(child)
 
 
-def draw_tree(ax, root: Node, *, box_width: float = 0.9, box_height: float = 0.5):
-    """Draw the tree on ``ax``: a rounded box per node (label in bold, value below), an arrow
-    from each parent to each child. Returns ``ax``."""
+def draw_tree(ax, root: Node, *, box_width: float = 0.9, box_height: float = 0.6, wrap: int = 18):
+    """Draw the tree on ``ax``: a rounded box per node (its label in bold, wrapped at ``wrap``
+    characters, its value below), an arrow from each parent to each child. Returns ``ax``."""
+    import textwrap
+
     from matplotlib.patches import FancyBboxPatch
 
     positions = layout(root)
@@ -218,8 +220,18 @@ def draw_tree(ax, root: Node, *, box_width: float = 0.9, box_height: float = 0.5
                 linestyle="--" if node.kind == "guardrail" else "-",
             )
         )
-        text = f"$\\bf{{{_bold(node.label)}}}$" + (f"\n{node.value}" if node.value else "")
-        ax.text(x, y, text, ha="center", va="center", fontsize=8, wrap=True)
+        label_y = y + box_height * 0.12 if node.value else y
+        ax.text(
+            x,
+            label_y,
+            textwrap.fill(node.label, wrap),
+            ha="center",
+            va="center",
+            fontsize=8,
+            fontweight="bold",
+        )
+        if node.value:
+            ax.text(x, y - box_height * 0.3, node.value, ha="center", va="center", fontsize=8)
         for child in node.children:
             cx, cy = positions[id(child)]
             ax.annotate(
@@ -230,17 +242,10 @@ def draw_tree(ax, root: Node, *, box_width: float = 0.9, box_height: float = 0.5
             )
     xs = [p[0] for p in positions.values()]
     ys = [p[1] for p in positions.values()]
-    ax.set_xlim(min(xs) - box_width, max(xs) + box_width)
-    ax.set_ylim(min(ys) - box_height * 1.5, max(ys) + box_height * 1.5)
+    ax.set_xlim(min(xs) - box_width * 0.6, max(xs) + box_width * 0.6)
+    ax.set_ylim(min(ys) - box_height * 0.7, max(ys) + box_height * 0.7)
     ax.axis("off")
     return ax
-
-
-def _bold(label: str) -> str:
-    """``label`` as mathtext bold: spaces kept, mathtext's special characters escaped."""
-    for char in "\\$_^{}%#&":
-        label = label.replace(char, "\\" + char)
-    return label.replace(" ", "\\ ")
 
 
 # --------------------------------------------------------------------- week over week
