@@ -7,6 +7,10 @@ released).
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -219,3 +223,147 @@ def test_annotate_draws_a_line_per_event_and_refuses_missing_labels():
     with pytest.raises(TPMLabError, match="one label per time"):
         dashboards.annotate(ax, ["2025-06-03"], [])
     plt.close(fig)
+
+
+# --------------------------------------------------------------------- running the lessons
+
+LESSONS = Path(__file__).resolve().parents[1] / "course" / "02-metrics"
+
+
+def _self_check(nb, name: str) -> str:
+    """The source of the self-check cell of the Try it whose answer is ``name``."""
+    found = [
+        c.source
+        for c in nb.cells
+        if c.cell_type == "code" and "try_it(" in c.source and f'"{name}"' in c.source
+    ]
+    assert len(found) == 1, f"no single self-check for {name}"
+    return found[0]
+
+
+def run_lesson(name: str, answers: dict[str, str], wrong: dict[str, list[str]], probe: str):
+    """Run lesson ``name`` with each Try-it start line in ``answers`` (the exact line of the
+    released lesson) replaced by its answer; then, for each Try it in ``wrong``, set its answer
+    variable to each wrong value and run its self-check again; then ``probe`` (code whose last
+    line is an expression). Returns what the lesson printed, what each wrong answer's self-check
+    printed, and the probe's value (via JSON)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from tpmlab.checks import STRICT_TRY_IT
+
+    path = next(LESSONS.glob(f"{name}-*.ipynb"))
+    nb = nbformat.read(path, as_version=4)
+    for line, replacement in answers.items():
+        cells = [c for c in nb.cells if c.cell_type == "code" and line in c.source.splitlines()]
+        assert len(cells) == 1, f"{path.name}: the line {line!r} is not in exactly one cell"
+        cells[0].source = cells[0].source.replace(line, replacement)
+    lesson_cells = len(nb.cells)
+    tried = []
+    for variable, values in wrong.items():
+        check = _self_check(nb, variable)
+        for value in values:
+            nb.cells.append(nbformat.v4.new_code_cell(f"{variable} = {value}\n{check}"))
+            tried.append((variable, value))
+    *body, last = probe.strip().splitlines()
+    probe_code = "\n".join(["import json as _json", *body, f"print('PROBE' + _json.dumps({last}))"])
+    nb.cells.append(nbformat.v4.new_code_cell(probe_code))
+    strict = os.environ.pop(STRICT_TRY_IT, None)  # answered Try-its must tick, not raise
+    try:
+        NotebookClient(
+            nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": path.parent}}
+        ).execute()
+    finally:
+        if strict is not None:
+            os.environ[STRICT_TRY_IT] = strict
+
+    def text(cell):
+        return "".join(o.get("text", "") for o in cell.outputs)
+
+    printed = "".join(text(c) for c in nb.cells[:lesson_cells] if c.cell_type == "code")
+    wrong_out = {t: text(c) for t, c in zip(tried, nb.cells[lesson_cells:-1], strict=True)}
+    return printed, wrong_out, json.loads(text(nb.cells[-1]).split("PROBE", 1)[1])
+
+
+RIGHT_SQL = (
+    '"SELECT COUNT(DISTINCT p.workspace_id) FROM tasks AS t JOIN projects AS p '
+    'ON p.project_id = t.project_id WHERE t.completed_at >= :start AND t.completed_at < :stop"'
+)
+
+
+@pytest.mark.slow
+def test_lesson_2_1_try_its_tick_only_when_right_and_its_tree_is_the_datas(orbit_engine):
+    right_places = (
+        '{"workspaces with a task completed this week": "north star", '
+        '"median page load time on web": "guardrail", '
+        '"share of new teams inviting a second member in week 1": "input", '
+        '"registered users since launch": "vanity", "failed card payments": "guardrail"}'
+    )
+    printed, wrong, (north, last_week, gap) = run_lesson(
+        "01",
+        {
+            'my_sql = ...  # "SELECT COUNT(DISTINCT ...) FROM tasks AS t JOIN projects AS p '
+            'ON ... WHERE ..."': f"my_sql = {RIGHT_SQL}",
+            "my_places = {": f"my_places = {right_places}\n_unused = {{",
+        },
+        {
+            "my_sql": [
+                RIGHT_SQL.replace("COUNT(DISTINCT p.workspace_id)", "COUNT(*)"),  # tasks
+                RIGHT_SQL.replace("p.workspace_id", "t.project_id"),  # projects, not teams
+                RIGHT_SQL.replace("t.completed_at", "t.created_at"),  # created, not completed
+                RIGHT_SQL.replace("< :stop", "< DATE(:stop, '-1 day')"),  # the Sunday lost
+            ],
+            "my_places": [
+                right_places.replace('"median page load time on web": "guardrail"', '"m": "input"'),
+                right_places.replace('"vanity"', '"north star"'),
+            ],
+        },
+        "[float(june.teams_completing), str(last_week.date()), float(gap)]",
+    )
+    assert "✅ my_sql: right." in printed and "✅ my_places: right." in printed, printed
+    for (variable, value), out in wrong.items():
+        assert out.startswith("Not yet") and "✅" not in out, (variable, value, out)
+    # the lesson's June north star is the mean over June's complete weeks, counted here
+    assert last_week == "2025-06-23" and gap == 0
+    done = pd.read_sql(
+        "SELECT p.workspace_id, t.completed_at FROM tasks AS t JOIN projects AS p "
+        "ON p.project_id = t.project_id WHERE t.completed_at >= '2025-06-02' "
+        "AND t.completed_at < '2025-06-30'",
+        orbit_engine,
+    )
+    done["week"] = dashboards.week_start(pd.to_datetime(done.completed_at).dt.normalize())
+    assert north == pytest.approx(done.groupby("week").workspace_id.nunique().mean())
+
+
+@pytest.mark.slow
+def test_lesson_2_4_try_its_tick_only_when_right_and_its_charts_show_the_data(orbit_engine):
+    printed, wrong, probe = run_lesson(
+        "04",
+        {
+            "my_wow = ...  # this week / the week before - 1, for the last two COMPLETE weeks "
+            "of weekly_all": "_w = weekly_all[complete(weekly_all.index)]\n"
+            "my_wow = _w.iloc[-1] / _w.iloc[-2] - 1",
+            "my_n = ...  # n = z**2 * p * (1 - p) / h**2, rounded up": "my_n = math.ceil("
+            "stats.norm.ppf(0.975) ** 2 * 0.25 * 0.75 / 0.04**2)\n_right_n = my_n",
+        },
+        {
+            "my_wow": [
+                "weekly_all.iloc[-1] / weekly_all.iloc[-2] - 1",  # the partial week
+                "(_w.iloc[-1] / _w.iloc[-2] - 1) * 100",  # in percent
+                "_w.iloc[-1] - _w.iloc[-2]",  # a difference of users
+                "_w.iloc[-2] / _w.iloc[-1] - 1",  # upside down
+            ],
+            "my_n": ["round(1.96**2 * 0.25 * 0.75 / 0.04**2)", "math.ceil(1.96**2 / 4 / 0.04**2)"],
+        },
+        """_top = axes[0].get_ylim()[1]
+[float(_top), float(per_platform.max().max()), len(per_platform), float(_right_n), float(naive), int(in_data)]""",
+    )
+    assert "✅ my_wow: right." in printed and "✅ my_n: right." in printed, printed
+    for (variable, value), out in wrong.items():
+        assert out.startswith("Not yet") and "✅" not in out, (variable, value, out)
+    top, largest, weeks, n, naive, in_data = probe
+    # small multiples share one y-axis that shows every platform's largest week
+    assert top >= largest
+    assert weeks == 25  # 6 Jan to 23 June: the partial first and last weeks are left out
+    assert n == 451  # 1.959964**2 * 0.1875 / 0.0016 = 450.17, rounded up
+    assert in_data == 1 and naive < -0.5  # the data's last week is one Monday
