@@ -117,7 +117,8 @@ def _tiny_orbit(tmp_path):
     Workspace 1: users 1 and 2; workspace 2: user 3; workspace 3: user 4 (active only on 1 June,
     the Sunday before the first week). Week of 2 June: user 1 on Mon and Tue, user 2 on Mon,
     user 3 on Wed; tasks completed: two in workspace 1 (after 10 h and 30 h), none in 2.
-    Week of 9 June: user 3 on Mon; one task completed in workspace 2 (after 4 h)."""
+    Week of 9 June: user 3 on Mon; tasks completed: one in workspace 2 (after 4 h) and one in
+    workspace 1 (after 48 h), whose members logged no event that week."""
     eng = create_engine(f"sqlite:///{tmp_path / 'tiny.sqlite'}")
     with eng.begin() as conn:
         conn.exec_driver_sql(
@@ -143,6 +144,7 @@ def _tiny_orbit(tmp_path):
             "(10, '2025-06-02 09:00:00', '2025-06-03 15:00:00'), "
             "(20, '2025-06-09 10:00:00', '2025-06-09 14:00:00'), "
             "(20, '2025-06-01 10:00:00', NULL), "
+            "(10, '2025-06-08 10:00:00', '2025-06-10 10:00:00'), "
             "(20, '2025-05-01 10:00:00', '2025-06-01 23:00:00')"
         )
         conn.exec_driver_sql(
@@ -161,8 +163,9 @@ def test_metric_tree_on_a_tiny_table_counts_teams_users_days_and_hours(tmp_path)
     assert first["tasks_per_active_user"] == pytest.approx(2 / 3)
     assert first["active_days_per_user"] == pytest.approx(4 / 3)  # four user-days, three users
     assert first["median_hours_to_complete"] == pytest.approx(20.0)
-    assert second[["teams_completing", "active_teams", "completing_share"]].tolist() == [1, 1, 1]
-    assert second["tasks_per_active_user"] == 1 and second["median_hours_to_complete"] == 4
+    # workspace 1 completed a task without a logged event: still an active team (share <= 1)
+    assert second[["teams_completing", "active_teams", "completing_share"]].tolist() == [2, 2, 1]
+    assert second["tasks_per_active_user"] == 2 and second["median_hours_to_complete"] == 26
     assert tree.index.tolist() == [pd.Timestamp("2025-06-02"), pd.Timestamp("2025-06-09")]
     # the north star is breadth times the completing share, exactly
     assert (tree.teams_completing == tree.active_teams * tree.completing_share).all()

@@ -100,7 +100,9 @@ def metric_tree(eng, weeks: Sequence[str]) -> pd.DataFrame:
 
     - ``teams_completing`` (north star): workspaces whose members completed at least one task
       that week;
-    - ``active_teams`` (breadth): workspaces with at least one active member that week;
+    - ``active_teams`` (breadth): workspaces with at least one active member that week (a
+      workspace that completed a task counts as active even if its events were not logged, so
+      the share below never exceeds 1);
     - ``completing_share``: ``teams_completing / active_teams``, so that the north star is
       exactly breadth times this share;
     - ``tasks_per_active_user`` (depth): tasks completed that week over users active that week;
@@ -138,7 +140,7 @@ def metric_tree(eng, weeks: Sequence[str]) -> pd.DataFrame:
         a = active[active["week"] == monday]
         d = done[done["week"] == monday]
         users = a["user_id"].nunique()
-        teams = a["workspace_id"].nunique()
+        teams = len(set(a["workspace_id"].dropna()) | set(d["workspace_id"].dropna()))
         completing = d["workspace_id"].nunique()
         rows.append(
             {
