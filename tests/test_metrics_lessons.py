@@ -370,3 +370,11 @@ def test_lesson_2_4_try_its_tick_only_when_right_and_its_charts_show_the_data(or
     assert weeks == 25  # 6 Jan to 23 June: the partial first and last weeks are left out
     assert n == 451  # 1.959964**2 * 0.1875 / 0.0016 = 450.17, rounded up
     assert in_data == 1 and naive < -0.5  # the data's last week is one Monday
+
+
+def test_data_range_says_what_to_do_when_the_database_does_not_know_its_days(tmp_path):
+    eng = _tiny_orbit(tmp_path)
+    with eng.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM dataset_info WHERE key = 'start'")
+    with pytest.raises(TPMLabError, match="make data"):
+        dashboards.data_range(eng)
