@@ -113,3 +113,13 @@ def test_orbit_metrics_agree_with_sql():
     )["h"]
     assert keys["lead_time_h"] == pytest.approx(float(np.median(lead)), rel=1e-6)
     assert not math.isnan(dora.by_service(deploys, incidents)["lead_time_h"].sum())
+
+
+def test_scratch_engine_reads_back_like_orbit():
+    eng = dora.scratch_engine(DEPLOYS, INCIDENTS)
+    got = pd.read_sql("SELECT deployed_at FROM deploys ORDER BY deploy_id", eng)["deployed_at"]
+    assert got.iloc[0] == "2025-03-03 10:00:00"
+    d = pd.read_sql("SELECT * FROM deploys", eng, parse_dates=["deployed_at", "first_commit_at"])
+    i = pd.read_sql("SELECT * FROM incidents", eng, parse_dates=["started_at", "resolved_at"])
+    assert dora.change_failure_rate(d, i) == pytest.approx(3 / 5)
+    assert dora.recovery_time_hours(i) == pytest.approx(4.0)

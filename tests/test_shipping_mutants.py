@@ -112,3 +112,12 @@ def test_collect_finds_tests_and_names_a_bad_fixture():
     with pytest.raises(mutants.SuiteError, match="asks for client") as err:
         mutants.collect({"test_b": test_b})
     assert "base_url, token" in str(err.value)
+
+
+def test_each_test_starts_from_the_same_data():
+    def also_creates_the_same_title(base_url, token):
+        accept_duplicate_title_is_409(base_url, token)
+
+    # without the reset between tests the second POST of "Same title" would be a 409
+    result = mutants.run_suite([accept_duplicate_title_is_409, also_creates_the_same_title])
+    assert result.passed, result.failures

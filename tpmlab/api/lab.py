@@ -458,6 +458,13 @@ class LabServer:
         """Forget the observations (the data stays as the requests left it)."""
         self._observations.clear()
 
+    def reset(self) -> None:
+        """Back to the data it started with, and no observations (tokens stay valid)."""
+        fresh = LabData.generate(self.seed)
+        self.data.users, self.data.tasks = fresh.users, fresh.tasks
+        self.data.next_task_id = fresh.next_task_id
+        self._observations.clear()
+
 
 def start_lab(
     *, vulnerable: bool = False, mutant: str | None = None, seed: int = 7, secret: str | None = None

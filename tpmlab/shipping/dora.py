@@ -52,6 +52,23 @@ def load(eng) -> tuple[pd.DataFrame, pd.DataFrame]:
     return deploys, incidents
 
 
+def scratch_engine(deploys: pd.DataFrame, incidents: pd.DataFrame):
+    """An in-memory SQLite engine holding these two tables, timestamps written as Orbit's are.
+
+    Checks call a learner's ``f(eng)`` on it with a hand-made table whose answer is known.
+    """
+    import sqlalchemy
+
+    eng = sqlalchemy.create_engine("sqlite://")
+    for name, df in (("deploys", deploys), ("incidents", incidents)):
+        out = df.copy()
+        for col in out.columns:
+            if pd.api.types.is_datetime64_any_dtype(out[col]):
+                out[col] = out[col].dt.strftime("%Y-%m-%d %H:%M:%S")
+        out.to_sql(name, eng, index=False)
+    return eng
+
+
 def _need(df: pd.DataFrame, columns: tuple[str, ...], table: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:

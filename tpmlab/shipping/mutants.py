@@ -3,8 +3,8 @@ server and against each planted-bug version of it (:data:`tpmlab.api.lab.MUTANTS
 
 A test is a pytest-style function ``test_...(base_url, token)`` that raises (``assert``) when the
 API misbehaves; ``base_url`` is a fresh lab server's URL and ``token`` a valid token of a member
-of workspace 1. Each test runs against its own fresh server (tests cannot leak data into each
-other, and the order does not matter). A mutant is **killed** when at least one test fails against
+of workspace 1. The server is reset to its starting data before each test (tests cannot leak
+data into each other, and the order does not matter). A mutant is **killed** when at least one test fails against
 it; a suite that fails against the correct server kills nothing (it would fail any server).
 """
 
@@ -87,11 +87,12 @@ def _first_line(exc: BaseException) -> str:
 def run_suite(
     tests: Iterable[Callable], *, mutant: str | None = None, seed: int = 7
 ) -> SuiteResult:
-    """Run each test against a fresh lab server (the correct one, or ``mutant``)."""
+    """Run each test against the lab server (the correct one, or ``mutant``), reset in between."""
     result = SuiteResult(mutant or "correct")
-    for test in tests:
-        with lab.start_lab(mutant=mutant, seed=seed) as api:
-            fixtures = {"base_url": api.url, "token": api.token(api.member(1))}
+    with lab.start_lab(mutant=mutant, seed=seed) as api:
+        fixtures = {"base_url": api.url, "token": api.token(api.member(1))}
+        for test in tests:
+            api.reset()  # each test starts from the same data, whatever the others created
             wanted = inspect.signature(test).parameters
             try:
                 test(**{k: v for k, v in fixtures.items() if k in wanted})
