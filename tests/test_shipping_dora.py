@@ -123,3 +123,50 @@ def test_scratch_engine_reads_back_like_orbit():
     i = pd.read_sql("SELECT * FROM incidents", eng, parse_dates=["started_at", "resolved_at"])
     assert dora.change_failure_rate(d, i) == pytest.approx(3 / 5)
     assert dora.recovery_time_hours(i) == pytest.approx(4.0)
+
+
+def test_four_keys_buckets_at_their_bounds():
+    assert [dora.time_bucket(h) for h in (0.5, 23.9, 24, 167.9, 168, 729, 4379, 4380)] == [
+        "One day",
+        "One day",
+        "One week",
+        "One week",
+        "One month",
+        "One month",
+        "Six months",
+        "One year",
+    ]
+    assert [dora.failure_bucket(r) for r in (0.0, 0.15, 0.151, 0.459, 0.46, 0.6)] == [
+        "0-15%",
+        "0-15%",
+        "16-45%",
+        "16-45%",
+        "46-60%",
+        "46-60%",
+    ]
+
+
+def test_frequency_bucket_counts_days_per_week_with_a_deploy():
+    def on(dates):
+        return pd.DataFrame({"deployed_at": pd.to_datetime(dates)})
+
+    mon = pd.Timestamp("2025-03-03")  # a Monday
+    three_days = [mon + pd.Timedelta(days=7 * w + d) for w in range(4) for d in (0, 1, 2)]
+    assert dora.frequency_bucket(on(three_days)) == "Daily"
+    # many deploys, but on two days a week only: not daily
+    two_days = [
+        mon + pd.Timedelta(days=7 * w + d, hours=h)
+        for w in range(4)
+        for d in (0, 1)
+        for h in range(5)
+    ]
+    assert dora.frequency_bucket(on(two_days)) == "Weekly"
+    # every other week: 8 of the 15 weeks have a deploy, so most weeks do
+    fortnightly = [mon + pd.Timedelta(days=14 * k) for k in range(8)]
+    assert dora.frequency_bucket(on(fortnightly)) == "Weekly"
+    # every third week: 6 of 16 weeks, but every month (March to June) has one
+    three_weekly = [mon + pd.Timedelta(days=21 * k) for k in range(6)]
+    assert dora.frequency_bucket(on(three_weekly)) == "Monthly"
+    quarterly = [mon + pd.Timedelta(days=91 * k) for k in range(5)]
+    assert dora.frequency_bucket(on(quarterly)) == "Yearly"
+    assert dora.frequency_bucket(dora.load(engine())[0]) == "Daily"

@@ -157,3 +157,35 @@ def by_service(deploys: pd.DataFrame, incidents: pd.DataFrame) -> pd.DataFrame:
             "recovery_time_h": recovery_time_hours(inc) if len(inc) else float("nan"),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("service")
+
+
+#: Four Keys' buckets (``METRICS.md`` of GoogleCloudPlatform/fourkeys, which takes them from the
+#: 2019 State of DevOps report): upper bounds in hours for the two times.
+TIME_BUCKETS = ((24, "One day"), (168, "One week"), (730, "One month"), (730 * 6, "Six months"))
+
+
+def time_bucket(hours: float) -> str:
+    """Four Keys' bucket of a median lead time or recovery time (hours)."""
+    return next((name for bound, name in TIME_BUCKETS if hours < bound), "One year")
+
+
+def failure_bucket(rate: float) -> str:
+    """Four Keys' bucket of a change failure rate (a share)."""
+    return "0-15%" if rate <= 0.15 else "16-45%" if rate < 0.46 else "46-60%"
+
+
+def frequency_bucket(deploys: pd.DataFrame) -> str:
+    """Four Keys' deployment frequency bucket: ``Daily`` when the median week has deploys on at
+    least three days, ``Weekly`` when most weeks have one, ``Monthly`` when most months do, else
+    ``Yearly``. Weeks and months with no deploy count (they are in the period)."""
+    _need(deploys, ("deployed_at",), "deploys")
+    days = pd.to_datetime(deploys["deployed_at"]).dt.normalize()
+    calendar = pd.date_range(days.min(), days.max(), freq="D")
+    deployed = pd.Series(calendar.isin(days), index=calendar)
+    per_week = deployed.groupby(calendar.to_period("W")).sum()
+    if per_week.median() >= 3:
+        return "Daily"
+    if (per_week > 0).median() >= 1:
+        return "Weekly"
+    per_month = deployed.groupby(calendar.to_period("M")).sum()
+    return "Monthly" if per_month.median() >= 1 else "Yearly"
