@@ -170,3 +170,17 @@ def test_frequency_bucket_counts_days_per_week_with_a_deploy():
     quarterly = [mon + pd.Timedelta(days=91 * k) for k in range(5)]
     assert dora.frequency_bucket(on(quarterly)) == "Yearly"
     assert dora.frequency_bucket(dora.load(engine())[0]) == "Daily"
+
+
+def test_0703_mobile_lead_times_are_days_and_the_try_it_accepts_its_answer():
+    """Lesson 7.3: 'The mobile apps (ios, android) have lead times of days'; its Try it's
+    answer (billing's change failure rate written out by hand) passes the self-check."""
+    deploys, incidents = dora.load(engine())
+    lead = dora.by_service(deploys, incidents)["lead_time_h"]
+    assert min(lead["ios"], lead["android"]) > 48 > max(lead[["api", "web", "billing"]])
+    billing = deploys[deploys["service"] == "billing"]
+    by_hand = (
+        billing["status"].isin(["failed", "rolled_back"])
+        | billing["deploy_id"].isin(incidents["cause_deploy_id"])
+    ).mean()
+    assert by_hand == pytest.approx(dora.change_failure_rate(billing, incidents), abs=1e-9)
