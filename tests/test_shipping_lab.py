@@ -192,3 +192,17 @@ def test_the_main_practice_api_has_no_lab_routes():
     with start_server() as api:
         assert requests.get(f"{api.url}/v1/admin/users", headers=api.auth()).status_code == 404
         assert "/v1/me" not in requests.get(f"{api.url}/openapi.json").json()["paths"]
+
+
+def test_send_claims_and_forgeries_for_the_lesson():
+    with lab.start_lab() as api, lab.start_lab(vulnerable=True) as vuln:
+        assert api.send("GET", "/v1/me").json()["id"] == api.member(1)
+        token = api.token(api.member(1))
+        assert lab.claims_of(token)["sub"] == api.member(1)
+        forged = lab.with_claims(token, sub=api.admin(2))
+        assert lab.claims_of(forged)["sub"] == api.admin(2)
+        assert forged.rsplit(".", 1)[1] == token.rsplit(".", 1)[1]  # same, now wrong, signature
+        assert api.send("GET", "/v1/me", token=forged).status_code == 401
+        forged_v = lab.with_claims(vuln.token(vuln.member(1)), sub=vuln.admin(2))
+        assert vuln.send("GET", "/v1/me", token=forged_v).json()["role"] == "admin"
+        assert api.send("GET", "/v1/tasks", params={"limit": 3}).json()["limit"] == 3
