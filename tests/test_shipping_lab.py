@@ -206,3 +206,16 @@ def test_send_claims_and_forgeries_for_the_lesson():
         forged_v = lab.with_claims(vuln.token(vuln.member(1)), sub=vuln.admin(2))
         assert vuln.send("GET", "/v1/me", token=forged_v).json()["role"] == "admin"
         assert api.send("GET", "/v1/tasks", params={"limit": 3}).json()["limit"] == 3
+
+
+def test_0704_try_it_answer_moves_the_member_and_is_refused_when_fixed():
+    """Lesson 7.4's Try it: PATCH /v1/me with {"workspace_id": 3} is mass assignment."""
+    body = {"workspace_id": 3}
+    with lab.start_lab(vulnerable=True) as vuln, lab.start_lab() as fixed:
+        r = vuln.send("PATCH", "/v1/me", json=body)
+        assert vuln.observed() == ["mass_assignment"] and r.json()["workspace_id"] == 3
+        r = fixed.send("PATCH", "/v1/me", json=body)
+        assert r.status_code == 422 and "workspace_id" in r.json()["detail"]
+        assert fixed.observed("refused") == ["mass_assignment"]
+        expired = fixed.token(fixed.member(1), expires_in=-60)
+        assert "expired" in fixed.send("GET", "/v1/me", token=expired).json()["detail"]

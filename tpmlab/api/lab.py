@@ -250,8 +250,13 @@ def create_lab_app(
         if problem is not None:
             observe(request, "broken_authentication", user["id"])
             if not vulnerable:
-                why = "has expired" if problem == "expired" else "signature does not verify"
-                raise _Refused(_problem(401, "Authentication required", f"The token {why}."))
+                why = (
+                    "The token has expired: ask for a new one."
+                    if problem == "expired"
+                    else "The token's signature does not verify: it was changed or not issued "
+                    "by this server."
+                )
+                raise _Refused(_problem(401, "Authentication required", why))
         return user
 
     @app.exception_handler(_Refused)
