@@ -1,0 +1,256 @@
+"""Module 7's lessons 7.1, 7.2 and 7.5 (course/07-shipping-software): the helpers they call
+(``tpmlab.gitdemo``...), every number their text states, and their Try-its ticking once answered.
+
+Running the lessons (nbval with TPMLAB_STRICT_TRY_IT=1 in ``make test``) proves every cell runs
+and that no Try-it passes as released; the ``slow`` tests here run each lesson with its Try-its
+answered (right and wrong) and check what it printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tpmlab import gitdemo
+from tpmlab.errors import TPMLabError
+
+LESSONS = Path(__file__).resolve().parents[1] / "course" / "07-shipping-software"
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+def run_lesson(name: str, answers: dict[str, str], probe: str = "None") -> tuple[str, object]:
+    """Run lesson ``name`` (its file name's start, e.g. ``"01"``) with each line of ``answers``
+    (an exact line of the released lesson) replaced, then ``probe`` (code whose last line is an
+    expression); return everything the lesson printed and the probe's value (via JSON)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from tpmlab.checks import STRICT_TRY_IT
+
+    path = next(LESSONS.glob(f"{name}-*.ipynb"))
+    nb = nbformat.read(path, as_version=4)
+    for line, replacement in answers.items():
+        cells = [c for c in nb.cells if c.cell_type == "code" and line in c.source.splitlines()]
+        assert len(cells) == 1, f"{path.name}: the line {line!r} is not in exactly one cell"
+        cells[0].source = cells[0].source.replace(line, replacement)
+    *body, last = probe.strip().splitlines()
+    probe_code = "\n".join(["import json as _json", *body, f"print('PROBE' + _json.dumps({last}))"])
+    nb.cells.insert(len(nb.cells) - 2, nbformat.v4.new_code_cell(probe_code))  # before clean-up
+    strict = os.environ.pop(STRICT_TRY_IT, None)  # answered Try-its must tick, not raise
+    try:
+        NotebookClient(
+            nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": path.parent}}
+        ).execute()
+    finally:
+        if strict is not None:
+            os.environ[STRICT_TRY_IT] = strict
+    outputs = {
+        id(c): "".join(o.get("text", "") for o in c.outputs)
+        for c in nb.cells
+        if c.cell_type == "code"
+    }
+    probe_cell = nb.cells[len(nb.cells) - 3]
+    probe_out = outputs.pop(id(probe_cell))
+    return "".join(outputs.values()), json.loads(probe_out.split("PROBE", 1)[1])
+
+
+# --------------------------------------------------------------------- tpmlab.gitdemo
+
+
+def _two_commit_repo() -> gitdemo.DemoRepo:
+    repo = gitdemo.DemoRepo()
+    repo.write("tasks.py", gitdemo.FILES["tasks.py: card titles"])
+    repo.write("test_tasks.py", gitdemo.FILES["test_tasks.py: card titles"])
+    repo.commit("one")
+    repo.write("tasks.py", gitdemo.FILES["tasks.py: assignee label"])
+    repo.commit("two")
+    return repo
+
+
+@needs_git
+def test_demo_repos_get_the_same_commit_ids_whatever_the_users_git_config(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[user]\n\tname = Someone Else\n[commit]\n\tgpgsign = true\n")
+    with _two_commit_repo() as a:
+        ids_a = a.git("log", "--format=%H %an %ad")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Someone Else")
+    with _two_commit_repo() as b:
+        ids_b = b.git("log", "--format=%H %an %ad")
+    assert ids_a == ids_b and "Orbit Developer" in ids_a and len(ids_a.splitlines()) == 2
+
+
+@needs_git
+def test_ci_runs_the_committed_tests_only():
+    with _two_commit_repo() as repo:
+        assert gitdemo.run_ci(repo).passed and gitdemo.run_ci(repo).tests_run == 2
+        # a broken file that is not committed does not reach CI ...
+        repo.write("tasks.py", gitdemo.FILES["tasks.py: (!) marker"])
+        assert gitdemo.run_ci(repo).passed
+        # ... and once committed it turns CI red
+        repo.commit("marker")
+        red = gitdemo.run_ci(repo)
+        assert not red.passed and red.tests_run == 2 and "FAILED" in red.output
+        assert "blocks the merge" in str(red)
+
+
+@needs_git
+def test_ci_without_any_test_is_not_green():
+    with gitdemo.DemoRepo() as repo:
+        repo.write("tasks.py", gitdemo.FILES["tasks.py: card titles"])
+        repo.commit("no tests")
+        result = gitdemo.run_ci(repo)
+        assert result.tests_run == 0 and not result.passed
+
+
+def test_missing_git_says_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(gitdemo.shutil, "which", lambda name: None)
+    with pytest.raises(gitdemo.GitMissing) as error:
+        gitdemo.DemoRepo()
+    assert "apt-get install git" in str(error.value) and "brew install git" in str(error.value)
+
+
+@needs_git
+def test_a_failing_git_command_names_itself_and_what_to_do():
+    with (
+        gitdemo.DemoRepo() as repo,
+        pytest.raises(TPMLabError, match="`git revert --no-edit HEAD` failed"),
+    ):
+        repo.git("revert", "--no-edit", "HEAD")
+
+
+def test_flag_buckets_are_sticky_per_flag_and_near_the_percentage():
+    users = range(1, 20_001)
+    at = {p: {u for u in users if gitdemo.flag_on("f", u, p)} for p in (0, 5, 10, 25, 100)}
+    assert at[0] == set() and at[100] == set(users)
+    assert at[5] <= at[10] <= at[25]
+    # binomial(20,000, p): 4 standard deviations either side
+    for p in (5, 10, 25):
+        sd = (20_000 * p / 100 * (1 - p / 100)) ** 0.5
+        assert abs(len(at[p]) - 200 * p) < 4 * sd, p
+    other = {u for u in users if gitdemo.flag_on("g", u, 10)}
+    assert 0.05 < len(other & at[10]) / len(at[10]) < 0.15  # another flag: other users
+    with pytest.raises(TPMLabError, match="between 0 and 100"):
+        gitdemo.flag_on("f", 1, 120)
+
+
+def test_canary_counts_requests_and_errors_per_version():
+    def stable(x):
+        return "ok"
+
+    def candidate(x):
+        if x is None:
+            raise TypeError("no assignee")
+        return "ok"
+
+    items = [None if i % 3 == 0 else i for i in range(3_000)]
+    table = gitdemo.canary(items, stable, candidate, percent=20)
+    routed = [i for i in range(3_000) if gitdemo.flag_on("canary", i, 20)]
+    assert table.loc["canary", "requests"] == len(routed)
+    assert table.loc["stable", "requests"] == 3_000 - len(routed)
+    assert table.loc["canary", "errors"] == sum(items[i] is None for i in routed)
+    assert table.loc["stable", "errors"] == 0 and table.loc["stable", "error_rate"] == 0
+    assert table.loc["canary", "error_rate"] == pytest.approx(
+        table.loc["canary", "errors"] / len(routed)
+    )
+
+
+def _lesson_history(repo: gitdemo.DemoRepo) -> None:
+    """deploy-1, then a squash-merged bad change tagged deploy-2 at HEAD (as in lesson 7.1)."""
+    files = gitdemo.FILES
+    repo.write("tasks.py", files["tasks.py: assignee label"])
+    repo.write("test_tasks.py", files["test_tasks.py: assignee label"])
+    repo.commit("good")
+    repo.git("tag", "deploy-1")
+    repo.write("tasks.py", files["tasks.py: short labels"])
+    repo.write("test_tasks.py", files["test_tasks.py: short labels"])
+    repo.commit("Shorter assignee labels (#2)")
+    repo.git("tag", "deploy-2")
+
+
+@needs_git
+def test_a_rollback_must_be_a_revert_that_keeps_history():
+    with gitdemo.DemoRepo() as repo:
+        _lesson_history(repo)
+        with pytest.raises(AssertionError, match="still differ"):
+            gitdemo.check_rolled_back(repo)
+        repo.git("reset", "--hard", "deploy-1")
+        with pytest.raises(AssertionError, match="rewrote history"):
+            gitdemo.check_rolled_back(repo)
+        repo.git("reset", "--hard", "deploy-2")  # the way back the message gives
+        repo.git("revert", "--no-edit", "HEAD")
+        assert gitdemo.check_rolled_back(repo) is True
+    with gitdemo.DemoRepo() as repo:  # same files as deploy-1, but by a new commit, not a revert
+        _lesson_history(repo)
+        repo.write("tasks.py", gitdemo.FILES["tasks.py: assignee label"])
+        repo.write("test_tasks.py", gitdemo.FILES["test_tasks.py: assignee label"])
+        repo.commit("put it back by hand")
+        with pytest.raises(AssertionError, match="not a revert commit"):
+            gitdemo.check_rolled_back(repo)
+
+
+@needs_git
+def test_load_runs_a_file_as_it_was_in_a_commit():
+    with gitdemo.DemoRepo() as repo:
+        _lesson_history(repo)
+        old = gitdemo.load(repo, "deploy-1", "tasks.py")["assignee_label"]
+        new = gitdemo.load(repo, "deploy-2", "tasks.py")["assignee_label"]
+        assert old(None) == "Unassigned" and new(7) == "@u0007"
+        with pytest.raises(TypeError):
+            new(None)
+
+
+# --------------------------------------------------------------------- lesson 7.1
+
+
+def test_0701_the_canary_fails_exactly_the_unassigned_cards_it_serves(orbit_engine):
+    """'The canary's errors are the cards of unassigned tasks ... only 5% of traffic went to the
+    canary, only 5% of those cards failed before the halt' (within a point: the flag's buckets)."""
+    cards = pd.read_sql(
+        "SELECT assignee_id FROM tasks ORDER BY task_id DESC LIMIT 20000", orbit_engine
+    )
+    assignees = [None if pd.isna(a) else int(a) for a in cards["assignee_id"]]
+    with gitdemo.DemoRepo() as repo:
+        _lesson_history(repo)
+        stable = gitdemo.load(repo, "deploy-1", "tasks.py")["assignee_label"]
+        candidate = gitdemo.load(repo, "deploy-2", "tasks.py")["assignee_label"]
+    health = gitdemo.canary(assignees, stable, candidate, percent=5)
+    served = [a for i, a in enumerate(assignees) if gitdemo.flag_on("canary", i, 5)]
+    assert health.loc["canary", "errors"] == sum(a is None for a in served) > 0
+    assert health.loc["stable", "errors"] == 0
+    failed_share = health.loc["canary", "errors"] / sum(a is None for a in assignees)
+    assert 0.04 <= failed_share <= 0.06
+    assert health.loc["canary", "error_rate"] > 0.01  # the halt rule fires
+
+
+@pytest.mark.slow
+@needs_git
+def test_0701_try_its_tick_when_answered_and_a_reset_is_not_a_rollback(orbit_engine):
+    deploys = pd.read_sql("SELECT service, status FROM deploys", orbit_engine)
+    worst = deploys.assign(rb=deploys.status.eq("rolled_back")).groupby("service").rb.mean()
+    start = "my_worst_service = ..."
+    rollback = "my_rollback = ...  # repo.git(...)"
+    printed, _ = run_lesson(
+        "01",
+        {
+            start: f"my_worst_service = {worst.idxmax()!r}",
+            rollback: 'my_rollback = repo.git("revert", "--no-edit", "HEAD")',
+        },
+    )
+    assert "✅ my_worst_service: right." in printed and "✅ my_rollback: right." in printed
+    second = worst.drop(worst.idxmax()).idxmax()
+    printed, _ = run_lesson(
+        "01",
+        {
+            start: f"my_worst_service = {second!r}",
+            rollback: 'my_rollback = repo.git("reset", "--hard", "deploy-1")',
+        },
+    )
+    assert "Not yet: `my_worst_service`" in printed and "Not yet: `my_rollback`" in printed
+    assert "rewrote history" in printed and "✅" not in printed
