@@ -254,3 +254,127 @@ def test_0701_try_its_tick_when_answered_and_a_reset_is_not_a_rollback(orbit_eng
     )
     assert "Not yet: `my_worst_service`" in printed and "Not yet: `my_rollback`" in printed
     assert "rewrote history" in printed and "✅" not in printed
+
+
+# --------------------------------------------------------------------- tpmlab.acceptance
+
+
+@pytest.fixture(scope="module")
+def servers():
+    from tpmlab.api import start_server
+
+    good, uncapped = start_server(), start_server(max_page_size=1000)
+    yield good, uncapped
+    good.stop()
+    uncapped.stop()
+
+
+CAP_RIGHT = """
+def test_limit_is_capped():
+    r = requests.get(f"{URL}/v1/tasks", headers=READ, params={"limit": 500})
+    assert r.status_code == 200
+    assert len(r.json()["data"]) <= 100
+"""
+#: Plausible wrong answers to lesson 7.2's Try it, from its text alone.
+CAP_WRONG = {
+    "asserts nothing": """
+def test_limit_is_capped():
+    requests.get(f"{URL}/v1/tasks", headers=READ, params={"limit": 500})
+""",
+    "checks the status only": """
+def test_limit_is_capped():
+    r = requests.get(f"{URL}/v1/tasks", headers=READ, params={"limit": 500})
+    assert r.status_code == 200
+""",
+    "expects exactly 500": """
+def test_limit_is_capped():
+    r = requests.get(f"{URL}/v1/tasks", headers=READ, params={"limit": 500})
+    assert len(r.json()["data"]) == 500
+""",
+    "not named test_": """
+def limit_is_capped():
+    r = requests.get(f"{URL}/v1/tasks", headers=READ, params={"limit": 500})
+    assert len(r.json()["data"]) <= 100
+""",
+}
+
+
+def test_run_tests_reports_each_test_and_its_assertion_message(servers):
+    from tpmlab import acceptance
+
+    good, _ = servers
+    source = (
+        acceptance.PREAMBLE
+        + """
+def test_reads():
+    assert requests.get(f"{URL}/v1/tasks/42", headers=READ).status_code == 200
+
+def test_wrong():
+    code = requests.get(f"{URL}/v1/tasks/999999999", headers=READ).status_code
+    assert code == 200, f"got {code}"
+"""
+    )
+    run = acceptance.run_tests(source, good)
+    assert not run.passed and run.exit_code == 1 and "1 failed, 1 passed" in run.summary
+    assert run.table.set_index("test")["outcome"].to_dict() == {
+        "test_reads": "passed",
+        "test_wrong": "failed",
+    }
+    assert run.table.set_index("test").loc["test_wrong", "message"].endswith("got 404")
+
+
+def test_run_tests_names_a_broken_file_and_a_missing_pytest(servers, monkeypatch):
+    from tpmlab import acceptance
+
+    good, _ = servers
+    with pytest.raises(TPMLabError, match="could not run the tests") as error:
+        acceptance.run_tests("def test_x(:\n    pass\n", good)
+    assert "syntax error" in str(error.value)
+    monkeypatch.setattr(acceptance.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(acceptance.PytestMissing, match="pip install pytest"):
+        acceptance.run_tests("def test_x():\n    pass\n", good)
+
+
+def test_0702_try_it_accepts_the_cap_test_and_refuses_plausible_wrong_ones(servers):
+    from tpmlab import acceptance
+
+    good, uncapped = servers
+
+    def check(body):
+        return acceptance.check_catches(
+            acceptance.PREAMBLE + body, good, uncapped, bad_is="returns 500 tasks on one page"
+        )
+
+    assert check(CAP_RIGHT) is True
+    messages = {}
+    for name, body in CAP_WRONG.items():
+        with pytest.raises(AssertionError) as error:
+            check(body)
+        messages[name] = str(error.value)
+    assert "also passes against a server that returns 500" in messages["asserts nothing"]
+    assert "also passes" in messages["checks the status only"]
+    assert "fails against the correct server" in messages["expects exactly 500"]
+    assert "found no test" in messages["not named test_"]
+
+
+# --------------------------------------------------------------------- lesson 7.2
+
+
+@pytest.mark.slow
+def test_0702_runs_four_passing_criteria_catches_the_misconfiguration_and_the_bad_week(orbit_db):
+    """'(above: 4 of 4)', 'Criterion 4 caught it', 'One week misses both targets: it holds the
+    incident of 18 June'; and the Try it ticks once answered."""
+    start = "my_test = ...  # a string: 'def test_limit_is_capped(): ...'"
+    printed, probe = run_lesson(
+        "02",
+        {start: f"my_test = {CAP_RIGHT!r}"},
+        "[result.table.outcome.tolist(), broken.table.outcome.tolist(), "
+        "[str(w.date()) for w in scorecard.index[~scorecard.meets_targets]], "
+        "bool(((scorecard.share_5xx > TARGETS['max_5xx_share']) "
+        "== (scorecard.p99_ms > TARGETS['max_p99_ms'])).all()), len(scorecard)]",
+    )
+    good, broken, failing_weeks, both_together, weeks = probe
+    assert good == ["passed"] * 4
+    assert broken == ["passed", "passed", "passed", "failed"]
+    assert failing_weeks == ["2025-06-16"] and both_together and weeks == 4  # 16-22 June
+    assert "✅ my_test: right." in printed

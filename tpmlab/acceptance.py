@@ -117,11 +117,12 @@ def run_tests(source: str, server, *, timeout: float = 120) -> TestRun:
                 rows.append((case.get("name"), outcome, message))
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     summary = lines[-1].strip("= ") if lines else done.stderr.strip()
-    if done.returncode not in (0, 1) and not rows:
+    if done.returncode not in (0, 1, 5):  # 5: no test collected, an empty table says so
+        errors = [line for line in done.stdout.splitlines() if line.startswith("E ")]
         raise TPMLabError(
             f"pytest could not run the tests (exit code {done.returncode}): {summary}",
-            "Check the test code for a syntax error or a failing import: "
-            + _first_line(done.stdout + done.stderr),
+            "Check the test code for a syntax error or a failing import"
+            + (f": {errors[-1][1:].strip()}" if errors else "."),
         )
     table = pd.DataFrame(rows, columns=["test", "outcome", "message"])
     return TestRun(table, summary, done.returncode)
