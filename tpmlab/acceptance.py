@@ -91,7 +91,7 @@ def run_tests(source: str, server, *, timeout: float = 120) -> TestRun:
         )
         try:
             done = subprocess.run(
-                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+                [sys.executable, "-m", "pytest", "-q", "--color=no", "-p", "no:cacheprovider"]
                 + ["--junitxml", str(report), "-o", "junit_family=xunit1", test_file.name],
                 cwd=folder,
                 env=env,
