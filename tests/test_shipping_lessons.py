@@ -367,9 +367,17 @@ def test_0702_try_it_accepts_the_cap_test_and_refuses_plausible_wrong_ones(serve
 
 
 @pytest.mark.slow
-def test_0702_runs_four_passing_criteria_catches_the_misconfiguration_and_the_bad_week(orbit_db):
+def test_0702_runs_four_passing_criteria_catches_the_misconfiguration_and_the_bad_week(
+    orbit_engine,
+):
     """'(above: 4 of 4)', 'Criterion 4 caught it', 'One week misses both targets: it holds the
-    incident of 18 June'; and the Try it ticks once answered."""
+    API's sev1 incident of 18 June'; and the Try it ticks once answered."""
+    sev1 = pd.read_sql(
+        "SELECT started_at FROM incidents WHERE service = 'api' AND severity = 'sev1' "
+        "AND started_at >= '2025-06-16' AND started_at < '2025-06-23'",
+        orbit_engine,
+    )
+    assert sev1["started_at"].str[:10].tolist() == ["2025-06-18"]
     start = "my_test = ...  # a string: 'def test_limit_is_capped(): ...'"
     printed, probe = run_lesson(
         "02",
