@@ -70,6 +70,7 @@ def test_every_runtime_dependency_imports():
         "redis": "redis",
         "pyyaml": "yaml",
         "tqdm": "tqdm",
+        "pytest": "pytest",
     }
     names = [_normalise(r)[0] for r in _pyproject()["project"]["dependencies"]]
     unknown = sorted(set(names) - set(import_names))
