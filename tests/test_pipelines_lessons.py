@@ -303,10 +303,11 @@ _out""",
     diff, clean_events, days, rows, manifest, exact, ids, received, by_id, by_event = probe
     p = orbit_manifest["raw_problems"]
     assert diff == 0 and clean_events == 199_639 and days == 30
-    assert rows[0] - sum(rows[1:4]) == rows[4] == clean_events
+    assert rows[0] == p["rows"] and rows[0] - sum(rows[1:4]) == rows[4] == clean_events
     assert rows[1] == manifest[1] and rows[3] == manifest[3] and rows[2] < manifest[2]
     assert exact == [p["exact_duplicates"]["count"]]
     # "the first two rows are exact copies ...; the third is a re-delivery, with a new id and
     # received later. Partitioned by event_id, the re-delivery is a first copy too"
     assert ids[0] == ids[1] != ids[2] and received[0] == received[1] < received[2]
+    assert received[0].startswith("2025-06-02")  # "one event of June 2"
     assert by_id == [1, 2, 1] and by_event == [1, 2, 3]
