@@ -43,6 +43,28 @@ def test_watermark_drops_counts_rows_strictly_later_than_the_watermark():
         eventtime.watermark_drops(lags.rename(columns={"lag_h": "lag"}), [1])
 
 
+def test_plot_late_share_draws_each_platform_until_no_row_is_later():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lags = pd.DataFrame(
+        {"platform": ["web"] * 4 + ["ios"] * 4, "lag_h": [0.01] * 3 + [2, 1, 60, 90, 100]}
+    )
+    fig, ax = plt.subplots()
+    eventtime.plot_late_share(lags, {"48 hours": 48}, ax)
+    lines = {
+        line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")
+    }
+    assert set(lines) == {"web", "ios"}
+    web_x, web_y = lines["web"].get_data()
+    assert web_x.max() < 2 and abs(web_y[0] - 1) < 1e-9 and web_y.min() == pytest.approx(0.25)
+    ios_x, ios_y = lines["ios"].get_data()
+    assert ios_x.max() < 100 and ios_y[ios_x > 60].max() == pytest.approx(0.5)
+    plt.close(fig)
+
+
 @pytest.fixture(scope="module")
 def raw(orbit_engine) -> pd.DataFrame:
     """June's raw rows with event time parsed to UTC by pandas (not by SQLite) and the lag."""
@@ -87,7 +109,12 @@ def test_6_1_lag_curves_as_the_lesson_reads_them(raw, june):
     middle = raw[(raw["lag_s"] > 300) & (raw["lag_s"] <= 2.1 * HOUR)]
     assert set(middle["platform"]) == {"web", "ios", "android"}
     assert not middle["event_id"].isin(june["event_id"]).any()
-    # "Web stops there ... iOS and Android have a tail of late events"
+    # "after one minute only a few percent are still to come"
+    assert ((raw["lag_s"] > 60).groupby(raw["platform"]).mean() < 0.05).all()
+    # "iOS and Android stay flat at about one percent from two hours to two days"
+    plateau = (raw["lag_s"] > 2.1 * HOUR).groupby(raw["platform"]).mean()
+    assert ((plateau[["ios", "android"]] > 0.005) & (plateau[["ios", "android"]] < 0.02)).all()
+    # "Web ends there ... The phones do: ... late events"
     assert by.max()["web"] < 2.1 * HOUR
     assert (by.max()[["ios", "android"]] > 48 * HOUR).all()
     # "Between about two hours and two days the curves are flat: nothing arrives then"

@@ -7,7 +7,8 @@ wrote it (web: UTC with ``Z``; iOS: local time with its offset; Android: UTC wit
 - :data:`LAG_SQL` and :func:`event_lags`: one row per raw row with its platform and lag in hours
   (SQLite's ``julianday`` reads the offset, so the lag is right for every client);
 - :func:`watermark_drops`: how many rows a fixed-lag watermark of N hours would drop;
-- :func:`plot_lag_ecdf`: the share of rows that had arrived after a given lag, per platform.
+- :func:`plot_late_share`: per platform, the share of rows still to arrive x hours after the
+  event (what a watermark of x hours drops), on log scales.
 
 The watermark here is the simplest heuristic one in Akidau's sense ("Streaming 102", O'Reilly,
 2016): at processing time P the pipeline declares every event older than P - N complete, so a
@@ -70,20 +71,25 @@ def watermark_drops(lags: pd.DataFrame, hours: Iterable[float]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("watermark_h")
 
 
-def plot_lag_ecdf(lags: pd.DataFrame, marks: dict[str, float], ax):
-    """Draw, per platform, the share of rows that had arrived within each lag (an empirical CDF
-    on a log scale of hours), with a dotted line at each of ``marks`` (label -> hours)."""
+def plot_late_share(lags: pd.DataFrame, marks: dict[str, float], ax):
+    """Draw, per platform, the share of rows that arrive more than x hours after their event
+    time (what a watermark of x hours would drop), on log scales, with a dotted line at each of
+    ``marks`` (label -> hours). A curve ends where no row is later: zero has no place on a log
+    axis."""
     _check_lags(lags)
-    share = np.linspace(0, 1, 2001)  # 2,001 quantiles draw the curve as well as every row
+    hours = np.logspace(np.log10(1 / 3600), np.log10(max(lags["lag_h"].max(), 1.0)), 400)
     for platform, group in lags.groupby("platform"):
-        ax.plot(np.quantile(group["lag_h"], share), share, label=platform)
+        lag = np.sort(group["lag_h"].to_numpy())
+        later = 1 - np.searchsorted(lag, hours, side="right") / len(lag)
+        ax.plot(hours[later > 0], later[later > 0], label=platform)
     for label, h in marks.items():
         ax.axvline(h, ls=":", c="grey")
-        ax.annotate(label, (h, 0.02), rotation=90, va="bottom", ha="right", fontsize=8)
+        ax.annotate(label, (h, 1e-4), rotation=90, va="bottom", ha="right", fontsize=8)
     ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set(
-        xlabel="lag: received_at - event_time (hours, log scale)",
-        ylabel="share of rows arrived",
+        xlabel="hours after the event (log scale)",
+        ylabel="share of rows not yet arrived (log scale)",
         title="How long Orbit's events take to reach the server",
     )
     ax.legend(title="platform")
