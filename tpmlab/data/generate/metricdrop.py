@@ -16,7 +16,8 @@ successful deploy at least :data:`.params.METRIC_DROP_MIN_DAYS` later, all befor
 June tables (``raw_events``, ``api_requests``) and every other table stay as they were. The
 windows, the order of the two, the platforms and the sizes are drawn from the seed on a stream of their own
 (``rng_for(seed, "metric_drop")``), so a re-seeded copy plants them elsewhere. Removed events
-leave gaps in ``event_id`` (ids are never reused); ``tasks`` keeps all its rows.
+leave gaps in ``event_id`` (ids are never reused), and so do sessions left without any event
+(``sessions`` is built from events); ``tasks`` keeps all its rows.
 """
 
 from __future__ import annotations
@@ -113,6 +114,10 @@ def plant_metric_drop(seed: int, ds: Dataset) -> None:
         key = "metric_drop" if spec["kind"] == "behaviour" else "metric_decoy"
         facts[key] = _fact(spec, svc, start, end, rel, fix, share, int(hit.sum()))
     ds.tables["events"] = ev.loc[~drop].reset_index(drop=True)
+    # a session is built from its events: one whose only events are gone is gone too
+    sessions = ds.tables["sessions"]
+    kept = np.isin(sessions.session_id.to_numpy(), ds.tables["events"].session_id.to_numpy())
+    ds.tables["sessions"] = sessions.loc[kept].reset_index(drop=True)
     tasks = tasks.copy()
     n = int(reopen.sum())
     tasks.loc[reopen, "status"] = np.where(
