@@ -1,5 +1,6 @@
-"""Lesson 2.3 (diagnosing a metric drop): its Try it ticks once answered, and what its prose says
-about the planted drop and decoy is what the manifest planted (the lesson types no number)."""
+"""Lessons 2.2 (metric definitions as code) and 2.3 (diagnosing a metric drop): their Try its
+tick once answered (and not before), and what 2.3's prose says about the planted drop and decoy is
+what the manifest planted (the lessons type no number about Orbit)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,39 @@ def test_lesson_finds_the_planted_truth_and_its_try_it_ticks_when_right(orbit_ma
     assert got["rate_total"] < 0  # "the change is in one platform's rate"
     wrong, _ = _run("web")
     assert "✅ my_decoy_platform" not in wrong and "Not yet" in wrong, wrong
+
+
+DEFS = REPO_ROOT / "course" / "02-metrics" / "02-metric-definitions-as-code.ipynb"
+DEFS_PLACEHOLDER = (
+    'my_metric = ...  # Metric("tasks_per_active_user", "...", numerator=Measure(...), '
+    "denominator=Measure(...))"
+)
+RIGHT = (
+    'my_metric = Metric("tasks_per_active_user", "task_created events per active user", '
+    "numerator=Measure('events', 'event_time', where={'event_name': 'task_created'}), "
+    "denominator=Measure('events', 'event_time', distinct='user_id'))"
+)
+
+
+def _run_defs(line: str) -> str:
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(DEFS, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and DEFS_PLACEHOLDER in c.source]
+    assert len(cells) == 1
+    cells[0].source = cells[0].source.replace(DEFS_PLACEHOLDER, line)
+    strict = os.environ.pop(STRICT_TRY_IT, None)
+    try:
+        NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    finally:
+        if strict is not None:
+            os.environ[STRICT_TRY_IT] = strict
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+@pytest.mark.slow
+def test_definitions_lesson_try_it_ticks_for_a_right_metric_only():
+    assert "✅ my_metric" in _run_defs(RIGHT)
+    # counting distinct task creators instead of events: 2 users over 3, not 3 events over 3
+    wrong = RIGHT.replace("'task_created'})", "'task_created'}, distinct='user_id')")
+    assert "Not yet" in _run_defs(wrong)
