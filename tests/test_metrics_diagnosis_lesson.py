@@ -58,10 +58,7 @@ def test_lesson_finds_the_planted_truth_and_its_try_it_ticks_when_right(orbit_ma
 
 
 DEFS = REPO_ROOT / "course" / "02-metrics" / "02-metric-definitions-as-code.ipynb"
-DEFS_PLACEHOLDER = (
-    'my_metric = ...  # Metric("tasks_per_active_user", "...", numerator=Measure(...), '
-    "denominator=Measure(...))"
-)
+DEFS_PLACEHOLDER = "my_metric = ...  # a Metric(name, description, numerator=..., denominator=...)"
 RIGHT = (
     'my_metric = Metric("tasks_per_active_user", "task_created events per active user", '
     "numerator=Measure('events', 'event_time', where={'event_name': 'task_created'}), "
