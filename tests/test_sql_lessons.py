@@ -465,10 +465,10 @@ def test_lesson_5_plans_shares_samples_and_the_colleagues_fan_out(orbit_engine):
     from tpmlab.sql import explain
 
     one = lambda sql: _one(orbit_engine, sql)  # noqa: E731
-    # "243,058 of Orbit's 690,745 events (35%)"
+    # "243,058 of Orbit's 686,998 events (35%)"
     n_task = one("SELECT COUNT(*) FROM events WHERE event_name = 'task_created'")
     n_all = one("SELECT COUNT(*) FROM events")
-    assert (n_task, n_all, f"{n_task / n_all:.0%}") == (243_058, 690_745, "35%")
+    assert (n_task, n_all, f"{n_task / n_all:.0%}") == (243_058, 686_998, "35%")
     share = "FROM events WHERE event_name = 'task_created'"
     plan = lambda sql: explain(sql, orbit_engine)  # noqa: E731
     assert "COVERING INDEX ix_events_event_name" in plan(f"SELECT COUNT(*) {share}")
