@@ -99,6 +99,14 @@ def test_helpers_of_the_notebook_are_followed():
     assert package_use_problem(_plain) is None
 
 
+def test_only_helpers_of_the_same_module_are_followed():
+    # _helper uses the package; seen from a notebook (module __main__) it is a library function
+    source = "def f(eng):\n    return g(eng)"
+    assert package_use_problem_in_source(source, {"g": _helper}, module="__main__") is None
+    problem = package_use_problem_in_source(source, {"g": _helper}, module=_helper.__module__)
+    assert problem is not None and problem.startswith("calls g, which uses dora"), problem
+
+
 def test_a_function_without_source_is_refused_with_what_to_do():
     namespace: dict = {}
     exec("def f(eng):\n    return 1", namespace)  # noqa: S102 - a function with no source file

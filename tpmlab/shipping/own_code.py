@@ -72,12 +72,17 @@ def _local_modules(tree: ast.AST) -> dict[str, str]:
 
 
 def package_use_problem_in_source(
-    source: str, namespace: dict | None = None, *, _seen: set | None = None
+    source: str,
+    namespace: dict | None = None,
+    *,
+    module: str | None = None,
+    _seen: set | None = None,
 ) -> str | None:
     """``None`` if ``source`` (a function definition) does not use ``tpmlab.shipping``.
 
     ``namespace`` holds the names the function sees besides its own (the notebook's globals and
-    its closure variables); helpers found there are checked too.
+    its closure variables); helpers found there that were defined in ``module`` (the notebook's,
+    ``__main__``; default: any) are checked too, library functions are not.
     """
     namespace = namespace or {}
     seen = _seen if _seen is not None else set()
@@ -122,7 +127,10 @@ def package_use_problem_in_source(
         origin = _from_package(obj)
         if origin is not None:
             return f"uses {node.id}, which comes from {origin}"
-        if isinstance(obj, types.FunctionType) and id(obj) not in seen:
+        helper = isinstance(obj, types.FunctionType) and (
+            module is None or obj.__module__ == module
+        )
+        if helper and id(obj) not in seen:
             seen.add(id(obj))
             problem = _function_problem(obj, seen)
             if problem is not None and not problem.startswith("its source"):
@@ -145,7 +153,9 @@ def _function_problem(function, seen: set) -> str | None:
             "its source code cannot be read (define it with `def` in a notebook cell, not with "
             "exec or a lambda)"
         )
-    return package_use_problem_in_source(source, _namespace(function), _seen=seen)
+    return package_use_problem_in_source(
+        source, _namespace(function), module=function.__module__, _seen=seen
+    )
 
 
 def package_use_problem(function) -> str | None:
