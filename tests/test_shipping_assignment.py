@@ -3,11 +3,15 @@ the same judge as grading; the mutation question gives each killed mutant its po
 
 The wrong answers come from the question text: the mean instead of the median, days instead of
 hours, counting failed statuses only or counting incidents instead of deploys, every incident
-instead of the deploy-caused ones, the time to detect, dividing by deploy days or forgetting the
-last day; a test suite that asserts nothing, one that checks status codes only, one that fails
-against the correct server; and, for each security finding, requests that use no flaw (one's own
-task, a missing task, no token or a token that is not a JWT, a harmless field, the maximum page
-size or a misspelt parameter, a route that is not the admin route).
+instead of the deploy-caused ones or only those of failed and rolled-back deploys, the time to
+detect, dividing by deploy days, forgetting the last day, typing in the period or counting days
+on raw timestamps; any of Part A handed to the lesson's package tpmlab.shipping; a test suite
+that asserts nothing, one that checks status codes only, one that fails against the correct
+server; and, for each security finding, requests that use no flaw (one's own task, a missing
+task, no token or a token that is not a JWT, a harmless field, the maximum page size or a
+misspelt parameter, a route that is not the admin route), mass assignment of a field or value
+that does not make the caller admin, and demonstrations that assume success (one page of 1000
+tasks, an assert on the PATCH), which the fixed server refuses.
 """
 
 from __future__ import annotations
@@ -127,6 +131,41 @@ PAGE = """def demonstrate_unbounded_page(base_url, token):
                         params=%s)"""
 BFLA = """def demonstrate_bfla(base_url, token):
     return requests.get(f"{base_url}%s", headers={"Authorization": f"Bearer {token}"})"""
+# Part A through the lesson's package (tpmlab.shipping.dora computes all four metrics)
+PKG_LT = """def lead_time_by_service(eng):
+    from tpmlab.shipping import dora
+    return dora.by_service(*dora.load(eng))["lead_time_h"].to_dict()"""
+PKG_CFR = """def change_failure_rate(eng):
+    import tpmlab.shipping.dora as d
+    return d.change_failure_rate(*d.load(eng))"""
+PKG_RT = """from tpmlab.shipping import dora as _dora
+
+def recovery_time_hours(eng):
+    return _dora.recovery_time_hours(_dora.load(eng)[1])"""
+PKG_DF = """import tpmlab
+
+def deploys_per_day(eng):
+    return tpmlab.shipping.dora.deployment_frequency(tpmlab.shipping.dora.load(eng)[0])"""
+# only incidents whose causing deploy failed or was rolled back (a success can cause one too)
+RT_FAILED_ONLY = """def recovery_time_hours(eng):
+    i = pd.read_sql(
+        "SELECT i.started_at, i.resolved_at FROM incidents i JOIN deploys d "
+        "ON d.deploy_id = i.cause_deploy_id WHERE d.status IN ('failed', 'rolled_back')",
+        eng, parse_dates=["started_at", "resolved_at"])
+    return float(((i.resolved_at - i.started_at).dt.total_seconds() / 3600).median())"""
+# Q6 that reads all its tasks in one page of 1000: the fixed server refuses it (422, no "data")
+BOLA_BIG_PAGE = """def demonstrate_bola(base_url, token):
+    h = {"Authorization": f"Bearer {token}"}
+    body = requests.get(f"{base_url}/v1/tasks", headers=h, params={"limit": 1000}).json()
+    own = {t["id"] for t in body["data"]}
+    other = min(set(range(1, max(own))) - own)
+    return requests.get(f"{base_url}/v1/tasks/{other}", headers=h)"""
+# Q8 that asserts its PATCH worked: the fixed server refuses it (422, no "role")
+PATCH_ASSERTS = """def demonstrate_mass_assignment(base_url, token):
+    r = requests.patch(f"{base_url}/v1/me", headers={"Authorization": f"Bearer {token}"},
+                       json={"role": "admin"})
+    assert r.json()["role"] == "admin"
+    return r"""
 
 WRONG = [
     {
@@ -157,9 +196,29 @@ WRONG = [
         "q10": BFLA % "/admin/users",
     },
     {
+        "q1": PKG_LT,
+        "q2": PKG_CFR,
         "q3": RT % "c = i[i.cause_deploy_id.notna()]\n"
         "    return float(((c.detected_at - c.started_at).dt.total_seconds() / 3600).median())",
+        "q4": PKG_DF,
         "q5": FAILS_ON_CORRECT,
+        "q6": BOLA_BIG_PAGE,
+        "q8": PATCH % '{"workspace_id": 3}',  # uses the flaw, but does not make the caller admin
+    },
+    # Two more runs: Q3, Q4 and Q8 have more plausible wrong answers than three runs hold. Their
+    # Q5 is the suite that asserts nothing, already proven to fail, because it keeps a run short.
+    {
+        "q3": PKG_RT,
+        "q4": DF % "return len(d) / 181",  # Orbit's period typed in
+        "q5": NOTHING,
+        "q8": PATCH % '{"role": "superuser"}',
+    },
+    {
+        "q3": RT_FAILED_ONLY,
+        # raw timestamps: Orbit's first deploy is earlier in the day than its last
+        "q4": DF % "return len(d) / ((d.deployed_at.max() - d.deployed_at.min()).days + 1)",
+        "q5": NOTHING,
+        "q8": PATCH_ASSERTS,
     },
 ]
 
@@ -193,7 +252,7 @@ def test_wrong_answers_fail_and_the_others_pass(runs):
 
 
 def test_messages_say_what_to_fix(runs):
-    first, second, third = runs
+    first, second, third, fourth, fifth = runs
     assert "days" in first["q1_tests"].error
     assert "mean" in second["q1_tests"].error
     assert "status is 'success'" in first["q2_tests"].error
@@ -209,3 +268,25 @@ def test_messages_say_what_to_fix(runs):
     for cell in ("q6_tests", "q7_tests", "q8_tests", "q9_tests", "q10_tests"):
         assert "saw no request that used" in first[cell].error, first[cell].error
         assert "saw no request that used" in second[cell].error, second[cell].error
+    # the lesson's package is refused by reading the source, whatever name it is bound to
+    for results, cell, found in (
+        (third, "q1_tests", "imports from tpmlab.shipping"),
+        (third, "q2_tests", "imports tpmlab.shipping.dora"),
+        (fourth, "q3_tests", "uses _dora.recovery_time_hours, which is in tpmlab.shipping"),
+        (third, "q4_tests", "uses tpmlab.shipping.dora.deployment_frequency"),
+    ):
+        assert found in results[cell].error, results[cell].error
+        assert "compute the metric yourself" in results[cell].error
+    # the hand-made probes of the hidden checks name what they hold
+    assert "deploys whose status is 'success' count too" in fifth["q3_tests"].error
+    assert "7 deploys over 10 calendar days" in fourth["q4_tests"].error
+    assert "first deploy at 23:30" in fifth["q4_tests"].error
+    # Q8 used the flaw without making the caller admin
+    for results in (third, fourth):
+        assert "not 'admin'" in results["q8_tests"].error, results["q8_tests"].error
+    # a function that assumes success meets the fixed server's refusal, and is told so
+    assert "KeyError: 'data'" in third["q6_tests"].error
+    assert "KeyError: 'role'" in fifth["q8_tests"].error
+    for results, cell in ((third, "q6_tests"), (fifth, "q8_tests")):
+        assert "against the fixed configuration, which refuses the request" in results[cell].error
+        assert "return the response" in results[cell].error
