@@ -149,10 +149,11 @@ def find_decoy(eng):
             "first_date": first, "last_date": after}
 """
 Q6_FEWEST = """
-def find_decoy(eng):
-    r = reconcile(eng, "2025-03-01", "2025-05-31")
-    days = r.loc[r["gap"] > 0, "date"]
-    first, last = str(days.min()), str(days.max())
+def find_decoy(eng):  # reads no other answer (run 3's reconcile returns datetimes)
+    ev = compute(defs.TASK_COMPLETIONS, eng, start="2025-03-01", end="2025-05-31")
+    tk = compute(defs.TASKS_DONE, eng, start="2025-03-01", end="2025-05-31")
+    gap = tk.set_index("bucket")["value"] - ev.set_index("bucket")["value"]
+    first, last = str(gap[gap > 0].index.min()), str(gap[gap > 0].index.max())
     inside = compute(defs.TASK_COMPLETIONS, eng, start=first, end=last, grain="all", by="platform")
     return {"platform": str(inside.set_index("segment")["value"].idxmin()),
             "first_date": first, "last_date": last}
