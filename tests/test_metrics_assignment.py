@@ -7,10 +7,15 @@ inactive users in the denominator, an average of daily ratios, user-days for dis
 other (exact but different) mix/rate convention, an interaction term left out, mix and rate
 swapped, windows swapped, the end date left out, tasks by created_at, the seed-42 answer typed in
 (fails on the re-seeded copies), an off-by-one last day, the decoy's release taken for the drop,
-a partial week, last week over this week, a population sd, a band of the weekly counts.
+a partial week (three days, or six), last week over this week, a population sd, a band of the
+weekly counts; and, from a review written from the question text alone: every active user as the
+platform's denominator, a window one day short, dates returned as datetimes, an inner join that
+drops a day with no completions, the platform with the fewest completions taken for the decoy.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -45,6 +50,12 @@ def completions_per_active_user(eng, start, end):
     g = d.groupby("segment")[["numerator", "denominator"]].sum()
     return {k: float(r.numerator / r.denominator) for k, r in g.iterrows()}
 """
+Q2_ALL_USERS = """
+def completions_per_active_user(eng, start, end):
+    c = compute(defs.TASK_COMPLETIONS, eng, start=start, end=end, grain="all", by="platform")
+    everyone = compute(defs.ACTIVE_USERS, eng, start=start, end=end, grain="all")["value"].iloc[0]
+    return {r.segment: float(r.value / everyone) for r in c.itertuples()}
+"""
 _Q3 = """
 def mix_and_rate(before, after):
     b = before.set_index("platform")
@@ -70,6 +81,14 @@ def explain_change(eng, before, after):
          for s, e in (before, after)]
     return mix_rate(t[0], t[1])[["segment", "mix", "rate", "total"]]
 """
+Q4_DAY_SHORT = """
+def explain_change(eng, before, after):
+    day = pd.Timedelta(days=1)
+    t = [compute(defs.COMPLETIONS_PER_ACTIVE_USER, eng, start=s,
+                 end=str((pd.Timestamp(e) - day).date()), grain="all", by="platform")
+         for s, e in (before, after)]  # the end date left out
+    return mix_rate(t[0], t[1])[["segment", "mix", "rate", "total"]]
+"""
 _Q5 = """
 def reconcile(eng, start, end):
     %s
@@ -93,6 +112,26 @@ Q5_CREATED_AT = _Q5 % (
     "created_at",
     "created_at",
 )
+Q5_DATETIME = """
+def reconcile(eng, start, end):
+    ev = compute(defs.TASK_COMPLETIONS, eng, start=start, end=end)[["bucket", "value"]]
+    tk = compute(defs.TASKS_DONE, eng, start=start, end=end)[["bucket", "value"]]
+    out = ev.merge(tk, on="bucket", how="outer").fillna(0)
+    out.columns = ["date", "events", "tasks_done"]
+    out["date"] = pd.to_datetime(out["date"])
+    out[["events", "tasks_done"]] = out[["events", "tasks_done"]].astype(int)
+    out["gap"] = out["tasks_done"] - out["events"]
+    return out.sort_values("date").reset_index(drop=True)
+"""
+Q5_INNER_JOIN = """
+def reconcile(eng, start, end):
+    ev = compute(defs.TASK_COMPLETIONS, eng, start=start, end=end)[["bucket", "value"]]
+    tk = compute(defs.TASKS_DONE, eng, start=start, end=end)[["bucket", "value"]]
+    out = ev.merge(tk, on="bucket")
+    out.columns = ["date", "events", "tasks_done"]
+    out["gap"] = out["tasks_done"] - out["events"]
+    return out.sort_values("date").reset_index(drop=True)
+"""
 Q6_TYPED = """
 def find_decoy(eng):
     return {"platform": "android", "first_date": "2025-03-27", "last_date": "2025-04-21"}
@@ -108,6 +147,16 @@ def find_decoy(eng):
     inside = compute(defs.TASK_COMPLETIONS, eng, start=first, end=after, grain="all", by="platform")
     return {"platform": str(inside.set_index("segment")["value"].drop("web").idxmin()),
             "first_date": first, "last_date": after}
+"""
+Q6_FEWEST = """
+def find_decoy(eng):  # reads no other answer (run 3's reconcile returns datetimes)
+    ev = compute(defs.TASK_COMPLETIONS, eng, start="2025-03-01", end="2025-05-31")
+    tk = compute(defs.TASKS_DONE, eng, start="2025-03-01", end="2025-05-31")
+    gap = tk.set_index("bucket")["value"] - ev.set_index("bucket")["value"]
+    first, last = str(gap[gap > 0].index.min()), str(gap[gap > 0].index.max())
+    inside = compute(defs.TASK_COMPLETIONS, eng, start=first, end=last, grain="all", by="platform")
+    return {"platform": str(inside.set_index("segment")["value"].idxmin()),
+            "first_date": first, "last_date": last}
 """
 Q7_TYPED = """
 def locate_drop(eng):
@@ -141,6 +190,7 @@ def wow_change(eng, platform, monday):
     return float(%s)
 """
 Q9_PARTIAL_WEEK = _Q9 % (2, "v[1] / v[0] - 1")  # this week "so far": Monday to Wednesday
+Q9_SIX_DAYS = _Q9 % (5, "v[1] / v[0] - 1")  # "this week" Monday to Saturday
 Q9_UPSIDE_DOWN = _Q9 % (6, "v[0] / v[1] - 1")
 Q9_ABSOLUTE = _Q9 % (6, "v[1] - v[0]")
 _Q10 = """
@@ -182,9 +232,17 @@ WRONG = [
         "q10": Q10_COUNTS,
     },
     {
+        "q2": Q2_ALL_USERS,
         "q3": Q3_SWAPPED,
+        "q4": Q4_DAY_SHORT,
+        "q5": Q5_DATETIME,
+        "q6": Q6_FEWEST,
         "q9": Q9_ABSOLUTE,
         "q10": Q10_WITH_THIS_WEEK,
+    },
+    {
+        "q5": Q5_INNER_JOIN,
+        "q9": Q9_SIX_DAYS,
     },
 ]
 
@@ -206,7 +264,7 @@ def test_wrong_answers_fail(runs, run):
 
 
 def test_messages_name_the_mistake(runs):
-    first, second, third = (r for r in runs)
+    first, second, third, fourth = (r for r in runs)
     assert "every user who had signed up" in first["q1_tests"].error
     assert "averaged 30 daily rates" in second["q1_tests"].error
     assert "averaged the daily ratios" in first["q2_tests"].error
@@ -220,3 +278,11 @@ def test_messages_name_the_mistake(runs):
     assert "server's tasks table" in first["q8_tests"].error
     assert "full weeks" in first["q9_tests"].error
     assert "last week by this week" in second["q9_tests"].error
+    assert "every active user of Orbit" in third["q2_tests"].error
+    assert "text such as '2025-04-30'" in third["q5_tests"].error
+    assert "first 6 day(s)" in fourth["q9_tests"].error
+    # a wrong number in the mix/rate table is named by segment and column, and the hint of the
+    # SQL module ("a date window one day too wide") is not given for it
+    for q4 in (second["q4_tests"].error, third["q4_tests"].error):
+        assert "one day too wide" not in q4, q4
+        assert re.search(r'\["(android|ios|web|TOTAL) (mix|rate|total)"\] is', q4), q4
