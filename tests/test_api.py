@@ -635,6 +635,7 @@ def _statuses(server, n):
     return [requests.get(f"{server.url}/v1/users/1", headers=READ).status_code for _ in range(n)]
 
 
+@pytest.mark.slow
 def test_fault_rate_is_close_to_the_setting_and_seeded(fresh):
     a = fresh(error_rate=0.3, fault_seed=7)
     b = fresh(error_rate=0.3, fault_seed=7)

@@ -53,6 +53,45 @@ def test_test_fast_leaves_out_every_service_marker_and_all_of_them_are_registere
     assert '-m "$(FAST_MARKERS)"' in "\n".join(_recipe("test-fast"))
 
 
+def test_test_fast_runs_the_notebooks_changed_since_main_and_new_ones(tmp_path):
+    """In a clone on a branch: an edited lesson (committed), an edited assignment (not
+    committed) and a new lesson are run; the untouched ones are not; NOTEBOOKS= overrides."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--local", str(REPO_ROOT), str(clone)], check=True)
+    (clone / "Makefile").write_text(MAKEFILE)  # the Makefile under test, committed or not
+    git = ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "checkout", "-q", "-B", "main"], check=True)
+    subprocess.run([*git, "checkout", "-q", "-b", "lesson-work"], check=True)
+    lesson = sorted((clone / "course").glob("01-*/02-*.ipynb"))[0]
+    lesson.write_text(lesson.read_text() + "\n")
+    subprocess.run([*git, "commit", "-qam", "edit a lesson"], check=True)
+    exercise = sorted((clone / "exercises").glob("*/*.ipynb"))[0]
+    exercise.write_text(exercise.read_text() + "\n")
+    new = clone / "course" / "00-orientation" / "99-new.ipynb"
+    new.write_text("{}")
+
+    def dry_run(*args):
+        out = subprocess.run(
+            ["make", "-n", "-s", "test-fast", "BIN=.venv/bin", "STAMP=", "DATA=", *args],
+            cwd=clone,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return next(line for line in out.splitlines() if '-m "' in line)
+
+    line = dry_run()
+    rel = [p.relative_to(clone).as_posix() for p in (lesson, exercise, new)]
+    assert all(r in line.split() for r in rel), line
+    others = [
+        p.relative_to(clone).as_posix()
+        for p in sorted((clone / "course").rglob("*.ipynb"))
+        if p not in (lesson, new)
+    ]
+    assert not any(o in line.split() for o in others), line
+    assert "course exercises" in dry_run("NOTEBOOKS=course exercises")
+
+
 def test_test_and_test_fast_type_check_and_list_the_slowest_tests():
     pytest_cmd = _make_variable("PYTEST")
     assert "--durations=" in pytest_cmd and "-n $(WORKERS)" in pytest_cmd
@@ -136,6 +175,7 @@ def _dirty_notebook(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_notebook_hooks_clean_and_check_the_notebooks_they_are_given(venv_tools, tmp_path):
     hooks = _hooks()
     dirty = _dirty_notebook(tmp_path / "dirty.ipynb")
@@ -185,6 +225,7 @@ def _two_versions(folder: Path) -> tuple[Path, Path]:
     return before, after
 
 
+@pytest.mark.slow
 def test_nbdiff_names_the_changed_cell_and_line(tmp_path):
     before, after = _two_versions(tmp_path)
     result = subprocess.run(
@@ -197,6 +238,7 @@ def test_nbdiff_names_the_changed_cell_and_line(tmp_path):
     assert "-total = 1\n+total = 41\n print(total)" in result.stdout, result.stdout
 
 
+@pytest.mark.slow
 def test_git_diff_of_a_notebook_is_cell_level_once_make_nbdime_has_run(tmp_path):
     """The recipe of `make nbdime`, run in a scratch repository with the project's
     .gitattributes: `git diff` then shows nbdime's cell diff, not the notebook's JSON."""

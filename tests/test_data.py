@@ -47,6 +47,7 @@ def small_build(tmp_path_factory):
 # --------------------------------------------------------------------------- determinism
 
 
+@pytest.mark.slow
 def test_same_seed_same_checksums_and_other_seed_differs(small_build, tmp_path):
     from tpmlab.data.builder import build
 
@@ -717,6 +718,7 @@ def test_reseeded_engine_builds_once_and_differs(tmp_path, monkeypatch, orbit_ma
         data.reseeded_engine(5, scale="big")
 
 
+@pytest.mark.slow
 def test_cli_info_checksums_and_errors(orbit_db):
     env_py = [sys.executable, "-m", "tpmlab.data"]
     out = subprocess.run([*env_py, "info"], capture_output=True, text=True, check=True).stdout

@@ -59,6 +59,7 @@ def assert_same_answers(sqlite_eng, other_eng, dialect: str):
         pd.testing.assert_frame_equal(a, b, check_dtype=False, obj=name)
 
 
+@pytest.mark.slow
 def test_load_into_sqlite_copy_is_identical(small_db, tmp_path):
     target = tmp_path / "copy.sqlite"
     counts = data.load_into(f"sqlite:///{target}", small_db)

@@ -618,6 +618,7 @@ PROBABILITIES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fn,arity", SCALAR, ids=lambda x: getattr(x, "__name__", str(x)))
 def test_any_number_gives_a_possible_answer_or_invalid_argument(fn, arity):
     @settings(

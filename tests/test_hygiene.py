@@ -81,6 +81,7 @@ def test_hygiene_catches_a_dirty_notebook(tmp_path):
     assert "not valid notebook JSON" in notebook_problems(broken)[0]
 
 
+@pytest.mark.slow
 def test_a_raising_notebook_fails_with_its_name_and_cell(tmp_path):
     """nbval (how `make test` runs notebooks) reports the notebook and the failing cell."""
     path = save(

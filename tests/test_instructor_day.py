@@ -253,6 +253,7 @@ def _hand_graded_sources():
 @pytest.mark.parametrize(
     "path,gid", _hand_graded_sources(), ids=lambda x: x.parent.name if isinstance(x, Path) else x
 )
+@pytest.mark.slow
 def test_every_hand_graded_item_shows_its_scheme_to_graders_and_never_in_feedback(path, gid):
     from nbconvert.filters import markdown2html
 

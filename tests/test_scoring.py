@@ -293,6 +293,7 @@ def _source(tmp_path, test_source, solution="x = 3"):
 HIDDEN = "### BEGIN HIDDEN TESTS\nfrom tpmlab.scoring import answer\n{}\n### END HIDDEN TESTS"
 
 
+@pytest.mark.slow
 def test_build_key_records_the_solutions_answers(tmp_path, monkeypatch):
     monkeypatch.setenv("TPMLAB_ANSWER_KEYS", str(tmp_path / "keys"))
     path = _source(tmp_path, "assert x > 0\n" + HIDDEN.format("answer('x', x, rel=1e-3)"))

@@ -341,6 +341,7 @@ def test_run_tests_names_a_broken_file_and_a_missing_pytest(servers, monkeypatch
         acceptance.run_tests("def test_x():\n    pass\n", good)
 
 
+@pytest.mark.slow
 def test_0702_try_it_accepts_the_cap_test_and_refuses_plausible_wrong_ones(servers):
     from tpmlab import acceptance
 
@@ -475,6 +476,7 @@ def test_total_cost_of_delay_by_hand_and_bad_orders():
         riskreg.total_cost_of_delay(items.assign(weeks=[0, 1]), ["A", "B"])
 
 
+@pytest.mark.slow
 def test_cd3_order_is_the_cheapest_of_all_orders_smiths_rule():
     """W. E. Smith (1956): sequencing by value/duration minimises the weighted completion time.
     Checked against every permutation of 200 random instances."""

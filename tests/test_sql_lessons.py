@@ -228,6 +228,7 @@ def run_lesson(name: str, answers: dict[str, str], probe: str) -> tuple[str, obj
     return printed, json.loads(probe_out.split("PROBE", 1)[1])
 
 
+@pytest.mark.slow
 def test_lesson_1_reindexes_to_the_calendar_and_its_try_it_ticks_only_when_right(orbit_engine):
     """Fails on the old lesson: its 7-day average was a rolling mean of 177 rows (4 days have no
     French signup), so around each missing day it averaged 8 calendar days."""

@@ -138,6 +138,7 @@ def test_welch_refuses_missing_values():
         analysis.welch_ttest([1.0, np.nan, 2.0], [1.0, 2.0, 3.0])
 
 
+@pytest.mark.slow
 def test_relative_lift_ci_coverage_by_simulation():
     # Delta method on logs: ~95 % coverage of the true relative lift for a skewed metric.
     rng = np.random.default_rng(7)

@@ -58,6 +58,7 @@ def test_sql_session_table_finds_every_token():
     assert "USING INDEX" in plan or "PRIMARY KEY" in plan
 
 
+@pytest.mark.slow
 def test_duckdb_gives_the_same_dashboard_as_sqlite(orbit_engine):
     duck = stores.duckdb_copy(
         orbit_engine, ["events"], {"events": ["event_date", "platform", "user_id"]}
