@@ -1,0 +1,365 @@
+"""Run Orbit's dbt project (``dbt_orbit/``) in a temporary workspace and read its results.
+
+A :class:`Workspace` is a temporary folder with a copy of the project, a ``profiles.yml`` for
+dbt-duckdb and a DuckDB file holding the three Orbit tables the project reads (``raw_events``,
+``users``, and the clean ``events`` of the raw layer's window). dbt runs in this process through
+``dbtRunner`` and every result comes back as a DataFrame, one row per node: what it is, what it
+tested, its status and its failure count.
+
+``clean=True`` builds the workspace on a **clean copy** of the raw layer: the same events as the
+clean ``events`` table, in raw_events' columns, as the clients would send them without any of the
+planted problems (one row per event, known users, accepted names, UTC times ending in ``Z``,
+received within a minute). Data tests that find a planted problem fail on the raw layer and pass
+on the clean copy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from tpmlab.errors import TPMLabError
+
+PROJECT_DIR = Path(__file__).resolve().parent / "dbt_orbit"
+#: The first day of the raw layer: the clean events copied into the workspace start here.
+WINDOW_START = "2025-06-01"
+#: Orbit's tables the project reads, with the SQL that copies each from the SQLite database.
+TABLES = {
+    "raw_events": "SELECT event_id, user_id, event_name, event_time, received_at, platform, "
+    "client_version FROM raw_events",
+    "users": "SELECT user_id, signup_at, signup_date, country, platform, channel, workspace_id "
+    "FROM users",
+    "events": "SELECT event_id, user_id, session_id, event_time, event_date, event_name, platform, "
+    f"project_id FROM events WHERE event_time >= '{WINDOW_START}'",
+}
+_TYPES = {
+    "raw_events": "event_id BIGINT, user_id BIGINT, event_name VARCHAR, event_time VARCHAR, "
+    "received_at TIMESTAMP, platform VARCHAR, client_version VARCHAR",
+    "users": "user_id BIGINT, signup_at TIMESTAMP, signup_date DATE, country VARCHAR, "
+    "platform VARCHAR, channel VARCHAR, workspace_id BIGINT",
+    "events": "event_id BIGINT, user_id BIGINT, session_id BIGINT, event_time TIMESTAMP, "
+    "event_date DATE, event_name VARCHAR, platform VARCHAR, project_id BIGINT",
+}
+_CLEAN_RAW = """
+CREATE TABLE raw_events AS
+SELECT e.event_id, e.user_id, e.event_name,
+       strftime(e.event_time, '%Y-%m-%dT%H:%M:%SZ') AS event_time,
+       least(r.received_at, e.event_time + INTERVAL 1 MINUTE) AS received_at,
+       e.platform, r.client_version
+FROM events AS e
+JOIN (SELECT event_id, min(received_at) AS received_at, min(client_version) AS client_version
+      FROM raw_source GROUP BY event_id) AS r USING (event_id)
+"""
+#: Where a learner's table block goes (see :func:`run_tests`).
+SUBMITTED = "submitted"
+
+
+def _quiet_env() -> None:
+    # no usage statistics, no version check: dbt must never reach the network
+    os.environ["DO_NOT_TRACK"] = "1"
+    os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    os.environ["DBT_VERSION_CHECK"] = "false"
+
+
+def _source_path(source) -> Path:
+    """The SQLite file behind ``source`` (None: the bundled one; an Engine; or a path)."""
+    if source is None:
+        from tpmlab import paths
+
+        path = paths.default_db_path()
+    elif hasattr(source, "url"):
+        if source.url.get_backend_name() != "sqlite" or not source.url.database:
+            raise TPMLabError(
+                f"The pipeline copies Orbit from a SQLite file, not from {source.url.drivername}.",
+                "Pass data.engine() (the bundled data), data.reseeded_engine(seed) or a path.",
+            )
+        path = Path(source.url.database)
+    else:
+        path = Path(source)
+    if not path.exists():
+        raise TPMLabError(
+            f"There is no Orbit database at {path} to copy into the pipeline's warehouse.",
+            "Run `make data` (or `python -m tpmlab.data build`) in the course folder first.",
+        )
+    return path
+
+
+def warehouse(path: str | Path, source=None, *, clean: bool = False) -> Path:
+    """Copy the tables of :data:`TABLES` from Orbit's SQLite ``source`` into a new DuckDB file.
+
+    ``source`` is None (the bundled data), an engine on a SQLite copy (e.g.
+    ``data.reseeded_engine(2031)``) or a path. ``clean=True`` replaces ``raw_events`` by the
+    clean copy described in this module's docstring. Returns ``path``."""
+    import duckdb
+
+    src_path = _source_path(source)
+    path = Path(path)
+    if path.exists():
+        path.unlink()
+    src = sqlite3.connect(f"file:{src_path}?mode=ro", uri=True)
+    con = duckdb.connect(str(path), config={"threads": 1, "memory_limit": "512MB"})
+    try:
+        for name, sql in TABLES.items():
+            frame = pd.read_sql_query(sql, src)
+            cols = ", ".join(
+                f"CAST({c.split()[0]} AS {c.split()[1]}) AS {c.split()[0]}"
+                for c in _TYPES[name].split(", ")
+            )
+            con.register("orbit_frame", frame)
+            target = "raw_source" if (clean and name == "raw_events") else name
+            con.execute(f"CREATE TABLE {target} AS SELECT {cols} FROM orbit_frame")
+            con.unregister("orbit_frame")
+        if clean:
+            con.execute(_CLEAN_RAW)
+            con.execute("DROP TABLE raw_source")
+    finally:
+        con.close()
+        src.close()
+    return path
+
+
+@dataclass
+class Workspace:
+    """A temporary folder where dbt runs: ``project/`` (a copy of the project, its profile and
+    dbt's ``target/`` and ``logs/``) and ``orbit.duckdb``."""
+
+    root: Path
+
+    @property
+    def project(self) -> Path:
+        return self.root / "project"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "orbit.duckdb"
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """Read the warehouse with DuckDB's SQL, e.g. ``SELECT count(*) FROM stg_events``."""
+        import duckdb
+
+        # the default configuration: dbt-duckdb may hold the file open in this process, and
+        # DuckDB shares one database between connections only when their configurations agree
+        con = duckdb.connect(str(self.database))
+        try:
+            return con.execute(sql).df()
+        finally:
+            con.close()
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def workspace(source=None, *, clean: bool = False, root: str | Path | None = None) -> Workspace:
+    """A new :class:`Workspace` on Orbit (``source`` and ``clean`` as in :func:`warehouse`).
+
+    ``root`` defaults to a new temporary folder (the current folder's ``.tpmlab-dbt-*`` when the
+    system's temporary folder is not writable)."""
+    if root is None:
+        try:
+            root = tempfile.mkdtemp(prefix="tpmlab-dbt-")
+        except OSError:
+            root = tempfile.mkdtemp(prefix=".tpmlab-dbt-", dir=os.getcwd())
+    ws = Workspace(Path(root))
+    shutil.copytree(PROJECT_DIR, ws.project, ignore=shutil.ignore_patterns("target", "logs"))
+    warehouse(ws.database, source, clean=clean)
+    profile = {
+        "orbit": {
+            "target": "dev",
+            "outputs": {
+                "dev": {
+                    "type": "duckdb",
+                    "path": str(ws.database),
+                    "threads": 1,
+                    "settings": {"memory_limit": "512MB", "TimeZone": "UTC"},
+                }
+            },
+        }
+    }
+    (ws.project / "profiles.yml").write_text(yaml.safe_dump(profile))
+    return ws
+
+
+def _invoke(ws: Workspace, args: list[str], vars: dict | None = None):
+    _quiet_env()
+    from dbt.cli.main import dbtRunner
+
+    cmd = [
+        *args,
+        "--project-dir",
+        str(ws.project),
+        "--profiles-dir",
+        str(ws.project),
+        "--target-path",
+        str(ws.project / "target"),
+        "--log-path",
+        str(ws.project / "logs"),
+    ]
+    if vars:
+        cmd += ["--vars", yaml.safe_dump(vars, default_flow_style=True).strip()]
+    flags = [
+        "--log-level",
+        "none",
+        "--no-version-check",
+        "--no-send-anonymous-usage-stats",
+        "--no-use-colors",
+    ]
+    result = dbtRunner().invoke(flags + cmd)
+    if result.exception is not None or result.result is None:
+        raise TPMLabError(
+            f"dbt could not run `dbt {' '.join(args)}` ({result.exception}).",
+            "Read the line above: a YAML mistake (indentation, a missing '-') or a test name "
+            "dbt does not know is the usual cause. Fix it and run the cell again.",
+        )
+    return result.result
+
+
+def _node_row(r) -> dict:
+    node = r.node
+    kind = getattr(node.resource_type, "value", str(node.resource_type))
+    meta = getattr(node, "test_metadata", None)
+    if kind == "test":
+        test = meta.name if meta is not None else node.name
+        target = _target_of(node)
+    elif kind == "source":
+        test, target = "freshness", node.name
+    else:
+        test, target = None, node.name
+    failures = getattr(r, "failures", None)
+    status = getattr(r.status, "value", str(r.status))
+    return {
+        "name": node.name,
+        "kind": kind,
+        "test": test,
+        "relation": target,
+        "column": getattr(node, "column_name", None),
+        "status": status,
+        "failures": int(failures) if failures is not None else None,
+        "message": r.message,
+    }
+
+
+def _target_of(node) -> str | None:
+    """The relation a test reads: the one its generic test was attached to, else its first."""
+    meta = getattr(node, "test_metadata", None)
+    model = str((meta.kwargs or {}).get("model", "")) if meta is not None else ""
+    found = re.search(r"source\('\w+',\s*'(\w+)'\)|ref\('(\w+)'\)", model)
+    if found:
+        return found.group(1) or found.group(2)
+    for dep in getattr(node.depends_on, "nodes", []) or []:
+        if dep.startswith(("source.", "model.")):
+            return dep.split(".")[-1]
+    return None
+
+
+def _frame(result) -> pd.DataFrame:
+    rows = [_node_row(r) for r in result.results]
+    cols = ["name", "kind", "test", "relation", "column", "status", "failures", "message"]
+    frame = pd.DataFrame(rows, columns=cols)
+    frame["failures"] = frame["failures"].astype("Int64")
+    return frame.sort_values(["kind", "relation", "column", "test"]).reset_index(drop=True)
+
+
+def build(ws: Workspace, select: str | None = None, vars: dict | None = None) -> pd.DataFrame:
+    """``dbt build``: the staging model and every data test; one row per model and test."""
+    return _frame(_invoke(ws, ["build", *(["--select", select] if select else [])], vars))
+
+
+def test(ws: Workspace, select: str | None = None, vars: dict | None = None) -> pd.DataFrame:
+    """``dbt test`` (models must have been built): one row per data test."""
+    return _frame(_invoke(ws, ["test", *(["--select", select] if select else [])], vars))
+
+
+def freshness(ws: Workspace, as_of: str | None = None, select: str | None = None) -> pd.DataFrame:
+    """``dbt source freshness`` with the warehouse's "now" fixed to ``as_of`` (default: the
+    project's ``as_of`` var): one row per source table, with the age of its newest row."""
+    result = _invoke(
+        ws,
+        ["source", "freshness", *(["--select", select] if select else [])],
+        {"as_of": as_of} if as_of else None,
+    )
+    rows = []
+    for r in result.results:
+        status = getattr(r.status, "value", str(r.status))
+        rows.append(
+            {
+                "relation": r.node.name,
+                "status": status,
+                "max_loaded_at": getattr(r, "max_loaded_at", None),
+                "snapshotted_at": getattr(r, "snapshotted_at", None),
+                "age_hours": (getattr(r, "age", None) or float("nan")) / 3600,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["relation", "status", "max_loaded_at", "snapshotted_at", "age_hours"]
+    )
+
+
+def _submitted_yaml(block: str) -> str:
+    try:
+        table = yaml.safe_load(block)
+    except yaml.YAMLError as exc:
+        raise TPMLabError(
+            f"The YAML is not valid ({str(exc).splitlines()[0]}).",
+            "Check the indentation (spaces, not tabs) and that each list item starts with '- '.",
+        ) from exc
+    if not isinstance(table, dict) or not ({"columns", "freshness"} & set(table)):
+        raise TPMLabError(
+            "The YAML should describe one table: a mapping with `columns:` (a list of columns, "
+            "each with its `data_tests:`) and/or `freshness:`.",
+            "Start from the example in the question and keep its top-level keys.",
+        )
+    if "name" in table:
+        raise TPMLabError(
+            "Leave `name:` out of the table block: it is added for you (raw_events).",
+            "Delete the `name:` line and run the cell again.",
+        )
+    if "freshness" in table:
+        table.setdefault("loaded_at_field", "received_at")
+    source = {
+        "version": 2,
+        "sources": [
+            {
+                "name": SUBMITTED,
+                "schema": "main",
+                "tables": [{"name": "raw_events", "identifier": "raw_events", **table}],
+            }
+        ],
+    }
+    return yaml.safe_dump(source, sort_keys=False)
+
+
+def run_tests(ws: Workspace, block: str) -> pd.DataFrame:
+    """Run the data tests of a table block written as in a dbt ``sources:`` file (``columns:``
+    with ``data_tests:``) against the workspace's ``raw_events``; one row per test."""
+    path = ws.project / "models" / f"{SUBMITTED}.yml"
+    path.write_text(_submitted_yaml(block))
+    try:
+        return test(ws, select=f"source:{SUBMITTED}")
+    finally:
+        path.unlink()
+
+
+def run_freshness(ws: Workspace, block: str, as_of: str) -> str:
+    """The status (``pass``, ``warn``, ``error``) of a ``freshness:`` block on ``raw_events``
+    (loaded at ``received_at``) when "now" is ``as_of``."""
+    path = ws.project / "models" / f"{SUBMITTED}.yml"
+    path.write_text(_submitted_yaml(block))
+    try:
+        frame = freshness(ws, as_of=as_of, select=f"source:{SUBMITTED}")
+    finally:
+        path.unlink()
+    return str(frame["status"].iloc[0]) if len(frame) else "no freshness rule"
