@@ -95,7 +95,7 @@ columns:
     data_tests:
       - not_null
       - relationships:
-          arguments: {to: "source('orbit', 'users')", field: user_id}
+          arguments: {to: "source('raw', 'users')", field: user_id}
 """
 
 

@@ -16,7 +16,8 @@ in ``dbt_orbit/``, a profile, and a DuckDB file holding the Orbit tables the pro
 course files stay untouched (the grading sandbox mounts them read-only).
 
 Public API: :func:`warehouse`, :func:`workspace`, :func:`build`, :func:`test`,
-:func:`freshness`, :func:`run_tests`, :data:`PROJECT_DIR`, and :mod:`.jobs` (daily jobs).
+:func:`freshness`, :func:`run_tests`, :func:`run_tests_on`, :data:`PROJECT_DIR`; :mod:`.jobs`
+(a daily job run twice, out of order, backfilled) and :mod:`.answers` (graded questions).
 """
 
 from tpmlab.pipelines.dbt import (
@@ -25,6 +26,7 @@ from tpmlab.pipelines.dbt import (
     build,
     freshness,
     run_tests,
+    run_tests_on,
     test,
     warehouse,
     workspace,
@@ -36,6 +38,7 @@ __all__ = [
     "build",
     "freshness",
     "run_tests",
+    "run_tests_on",
     "test",
     "warehouse",
     "workspace",

@@ -58,8 +58,9 @@ FROM events AS e
 JOIN (SELECT event_id, min(received_at) AS received_at, min(client_version) AS client_version
       FROM raw_source GROUP BY event_id) AS r USING (event_id)
 """
-#: Where a learner's table block goes (see :func:`run_tests`).
+#: The file a learner's table block goes to (see :func:`run_tests`), and its source's name.
 SUBMITTED = "submitted"
+RAW_SOURCE = "raw"
 
 
 def _quiet_env() -> None:
@@ -92,21 +93,27 @@ def _source_path(source) -> Path:
     return path
 
 
-def warehouse(path: str | Path, source=None, *, clean: bool = False) -> Path:
-    """Copy the tables of :data:`TABLES` from Orbit's SQLite ``source`` into a new DuckDB file.
+def warehouse(
+    path: str | Path, source=None, *, clean: bool = False, schema: str | None = None
+) -> Path:
+    """Copy the tables of :data:`TABLES` from Orbit's SQLite ``source`` into a DuckDB file.
 
     ``source`` is None (the bundled data), an engine on a SQLite copy (e.g.
     ``data.reseeded_engine(2031)``) or a path. ``clean=True`` replaces ``raw_events`` by the
-    clean copy described in this module's docstring. Returns ``path``."""
+    clean copy described in this module's docstring. Without ``schema`` the file is made anew;
+    with one, the tables go into that schema of the file (created if missing). Returns ``path``."""
     import duckdb
 
     src_path = _source_path(source)
     path = Path(path)
-    if path.exists():
+    if schema is None and path.exists():
         path.unlink()
     src = sqlite3.connect(f"file:{src_path}?mode=ro", uri=True)
     con = duckdb.connect(str(path), config={"threads": 1, "memory_limit": "512MB"})
     try:
+        if schema is not None:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            con.execute(f"USE {schema}")
         for name, sql in TABLES.items():
             frame = pd.read_sql_query(sql, src)
             cols = ", ".join(
@@ -163,8 +170,11 @@ class Workspace:
         self.close()
 
 
-def workspace(source=None, *, clean: bool = False, root: str | Path | None = None) -> Workspace:
-    """A new :class:`Workspace` on Orbit (``source`` and ``clean`` as in :func:`warehouse`).
+def workspace(
+    source=None, *, clean: bool = False, root: str | Path | None = None, tables: bool = True
+) -> Workspace:
+    """A new :class:`Workspace` on Orbit (``source`` and ``clean`` as in :func:`warehouse`;
+    ``tables=False`` leaves the DuckDB file to be filled by the caller).
 
     ``root`` defaults to a new temporary folder (the current folder's ``.tpmlab-dbt-*`` when the
     system's temporary folder is not writable)."""
@@ -175,7 +185,8 @@ def workspace(source=None, *, clean: bool = False, root: str | Path | None = Non
             root = tempfile.mkdtemp(prefix=".tpmlab-dbt-", dir=os.getcwd())
     ws = Workspace(Path(root))
     shutil.copytree(PROJECT_DIR, ws.project, ignore=shutil.ignore_patterns("target", "logs"))
-    warehouse(ws.database, source, clean=clean)
+    if tables:
+        warehouse(ws.database, source, clean=clean)
     profile = {
         "orbit": {
             "target": "dev",
@@ -233,17 +244,18 @@ def _node_row(r) -> dict:
     meta = getattr(node, "test_metadata", None)
     if kind == "test":
         test = meta.name if meta is not None else node.name
-        target = _target_of(node)
+        source, target = _tested(node)
     elif kind == "source":
-        test, target = "freshness", node.name
+        test, source, target = "freshness", node.source_name, node.name
     else:
-        test, target = None, node.name
+        test, source, target = None, None, node.name
     failures = getattr(r, "failures", None)
     status = getattr(r.status, "value", str(r.status))
     return {
         "name": node.name,
         "kind": kind,
         "test": test,
+        "source": source,
         "relation": target,
         "column": getattr(node, "column_name", None),
         "status": status,
@@ -252,22 +264,25 @@ def _node_row(r) -> dict:
     }
 
 
-def _target_of(node) -> str | None:
-    """The relation a test reads: the one its generic test was attached to, else its first."""
+def _tested(node) -> tuple[str | None, str | None]:
+    """``(source name, relation)`` a test reads: the relation its generic test was attached to
+    (source name None for a model), else its first dependency."""
     meta = getattr(node, "test_metadata", None)
     model = str((meta.kwargs or {}).get("model", "")) if meta is not None else ""
-    found = re.search(r"source\('\w+',\s*'(\w+)'\)|ref\('(\w+)'\)", model)
+    found = re.search(r"source\('(\w+)',\s*'(\w+)'\)|ref\('(\w+)'\)", model)
     if found:
-        return found.group(1) or found.group(2)
+        return (found.group(1), found.group(2)) if found.group(2) else (None, found.group(3))
     for dep in getattr(node.depends_on, "nodes", []) or []:
-        if dep.startswith(("source.", "model.")):
-            return dep.split(".")[-1]
-    return None
+        if dep.startswith("source."):
+            return dep.split(".")[-2], dep.split(".")[-1]
+        if dep.startswith("model."):
+            return None, dep.split(".")[-1]
+    return None, None
 
 
 def _frame(result) -> pd.DataFrame:
     rows = [_node_row(r) for r in result.results]
-    cols = ["name", "kind", "test", "relation", "column", "status", "failures", "message"]
+    cols = ["name", "kind", "test", "source", "relation", "column", "status", "failures", "message"]
     frame = pd.DataFrame(rows, columns=cols)
     frame["failures"] = frame["failures"].astype("Int64")
     return frame.sort_values(["kind", "relation", "column", "test"]).reset_index(drop=True)
@@ -308,7 +323,7 @@ def freshness(ws: Workspace, as_of: str | None = None, select: str | None = None
     )
 
 
-def _submitted_yaml(block: str) -> str:
+def _table_block(block: str) -> dict:
     try:
         table = yaml.safe_load(block)
     except yaml.YAMLError as exc:
@@ -316,50 +331,66 @@ def _submitted_yaml(block: str) -> str:
             f"The YAML is not valid ({str(exc).splitlines()[0]}).",
             "Check the indentation (spaces, not tabs) and that each list item starts with '- '.",
         ) from exc
-    if not isinstance(table, dict) or not ({"columns", "freshness"} & set(table)):
+    if not isinstance(table, dict) or "columns" not in table:
         raise TPMLabError(
             "The YAML should describe one table: a mapping with `columns:` (a list of columns, "
-            "each with its `data_tests:`) and/or `freshness:`.",
-            "Start from the example in the question and keep its top-level keys.",
+            "each with its `name:` and `data_tests:`).",
+            "Start from the example in the question and keep its top-level key `columns:`.",
         )
     if "name" in table:
         raise TPMLabError(
             "Leave `name:` out of the table block: it is added for you (raw_events).",
-            "Delete the `name:` line and run the cell again.",
+            "Delete the top-level `name:` line and run the cell again.",
         )
-    if "freshness" in table:
-        table.setdefault("loaded_at_field", "received_at")
-    source = {
-        "version": 2,
-        "sources": [
+    return table
+
+
+def _sources_yaml(block: str, schemas: list[str]) -> str:
+    """A sources file: for each schema, a source (``raw``, then ``raw_1``...) with the learner's
+    ``raw_events`` block and ``users``; ``source('raw', ...)`` in the block names its own."""
+    sources = []
+    for i, schema in enumerate(schemas):
+        name = RAW_SOURCE if i == 0 else f"{RAW_SOURCE}_{i}"
+        text = re.sub(r"""source\(\s*(['"])raw\1""", f"source('{name}'", block)
+        sources.append(
             {
-                "name": SUBMITTED,
-                "schema": "main",
-                "tables": [{"name": "raw_events", "identifier": "raw_events", **table}],
+                "name": name,
+                "schema": schema,
+                "tables": [{"name": "raw_events", **_table_block(text)}, {"name": "users"}],
             }
-        ],
-    }
-    return yaml.safe_dump(source, sort_keys=False)
+        )
+    return yaml.safe_dump({"version": 2, "sources": sources}, sort_keys=False)
 
 
 def run_tests(ws: Workspace, block: str) -> pd.DataFrame:
     """Run the data tests of a table block written as in a dbt ``sources:`` file (``columns:``
-    with ``data_tests:``) against the workspace's ``raw_events``; one row per test."""
+    with ``data_tests:``) on the workspace's ``raw_events``, one row per test. The block's source
+    is called ``raw`` and has the tables ``raw_events`` and ``users``, so a relationships test
+    reads ``to: source('raw', 'users')``."""
     path = ws.project / "models" / f"{SUBMITTED}.yml"
-    path.write_text(_submitted_yaml(block))
+    path.write_text(_sources_yaml(block, ["main"]))
     try:
-        return test(ws, select=f"source:{SUBMITTED}")
+        return test(ws, select=f"source:{RAW_SOURCE}")
     finally:
         path.unlink()
 
 
-def run_freshness(ws: Workspace, block: str, as_of: str) -> str:
-    """The status (``pass``, ``warn``, ``error``) of a ``freshness:`` block on ``raw_events``
-    (loaded at ``received_at``) when "now" is ``as_of``."""
-    path = ws.project / "models" / f"{SUBMITTED}.yml"
-    path.write_text(_submitted_yaml(block))
+def run_tests_on(block: str, datasets: dict[str, tuple]) -> pd.DataFrame:
+    """:func:`run_tests` on several copies of Orbit at once (one dbt run, one parse): ``datasets``
+    maps a label to ``(source, clean)`` as in :func:`warehouse`. One row per test and dataset,
+    with the label in ``dataset``; rows sorted by dataset, column and test."""
+    labels = list(datasets)
+    schemas = [f"d{i}" for i in range(len(labels))]
+    ws = workspace(tables=False)
     try:
-        frame = freshness(ws, as_of=as_of, select=f"source:{SUBMITTED}")
+        for schema, label in zip(schemas, labels, strict=True):
+            source, clean = datasets[label]
+            warehouse(ws.database, source, clean=clean, schema=schema)
+        path = ws.project / "models" / f"{SUBMITTED}.yml"
+        path.write_text(_sources_yaml(block, schemas))
+        names = [RAW_SOURCE if i == 0 else f"{RAW_SOURCE}_{i}" for i in range(len(labels))]
+        frame = test(ws, select=" ".join(f"source:{n}" for n in names))
     finally:
-        path.unlink()
-    return str(frame["status"].iloc[0]) if len(frame) else "no freshness rule"
+        ws.close()
+    frame.insert(0, "dataset", frame["source"].map(dict(zip(names, labels, strict=True))))
+    return frame.sort_values(["dataset", "column", "test"]).reset_index(drop=True)
