@@ -94,14 +94,21 @@ def _source_path(source) -> Path:
 
 
 def warehouse(
-    path: str | Path, source=None, *, clean: bool = False, schema: str | None = None
+    path: str | Path,
+    source=None,
+    *,
+    clean: bool = False,
+    schema: str | None = None,
+    minimal: bool = False,
 ) -> Path:
     """Copy the tables of :data:`TABLES` from Orbit's SQLite ``source`` into a DuckDB file.
 
     ``source`` is None (the bundled data), an engine on a SQLite copy (e.g.
     ``data.reseeded_engine(2031)``) or a path. ``clean=True`` replaces ``raw_events`` by the
     clean copy described in this module's docstring. Without ``schema`` the file is made anew;
-    with one, the tables go into that schema of the file (created if missing). Returns ``path``."""
+    with one, the tables go into that schema of the file (created if missing). ``minimal=True``
+    copies only what a learner's ``raw_events`` tests read: ``raw_events`` and the ids of
+    ``users`` (no clean ``events`` left behind). Returns ``path``."""
     import duckdb
 
     src_path = _source_path(source)
@@ -115,10 +122,22 @@ def warehouse(
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             con.execute(f"USE {schema}")
         for name, sql in TABLES.items():
+            if minimal and name == "events" and not clean:
+                continue
+            if minimal and name == "raw_events" and clean:
+                sql = "SELECT event_id, received_at, client_version FROM raw_events"
+            if minimal and name == "events":
+                sql = (
+                    "SELECT event_id, user_id, event_time, event_name, platform FROM events "
+                    f"WHERE event_time >= '{WINDOW_START}'"
+                )
+            if minimal and name == "users":
+                sql = "SELECT user_id FROM users"
             frame = pd.read_sql_query(sql, src)
             cols = ", ".join(
                 f"CAST({c.split()[0]} AS {c.split()[1]}) AS {c.split()[0]}"
                 for c in _TYPES[name].split(", ")
+                if c.split()[0] in frame.columns
             )
             con.register("orbit_frame", frame)
             target = "raw_source" if (clean and name == "raw_events") else name
@@ -127,6 +146,8 @@ def warehouse(
         if clean:
             con.execute(_CLEAN_RAW)
             con.execute("DROP TABLE raw_source")
+            if minimal:
+                con.execute("DROP TABLE events")
     finally:
         con.close()
         src.close()
@@ -385,7 +406,7 @@ def run_tests_on(block: str, datasets: dict[str, tuple]) -> pd.DataFrame:
     try:
         for schema, label in zip(schemas, labels, strict=True):
             source, clean = datasets[label]
-            warehouse(ws.database, source, clean=clean, schema=schema)
+            warehouse(ws.database, source, clean=clean, schema=schema, minimal=True)
         path = ws.project / "models" / f"{SUBMITTED}.yml"
         path.write_text(_sources_yaml(block, schemas))
         names = [RAW_SOURCE if i == 0 else f"{RAW_SOURCE}_{i}" for i in range(len(labels))]
