@@ -134,11 +134,12 @@ WRONG = [
             "SELECT COUNT(*) - COUNT(DISTINCT user_id || '|' || event_name || '|' || event_time) "
             "AS rows FROM raw_events",
         ),
-        # rows without a user_id left in
+        # the events seen more than once counted, exact copies included
         "q2": sql(
             "q2_sql",
-            "SELECT COUNT(DISTINCT event_id) - (SELECT COUNT(*) FROM (SELECT DISTINCT user_id, "
-            "event_name, event_time FROM raw_events)) AS rows FROM raw_events",
+            "SELECT COUNT(*) AS rows FROM (SELECT user_id FROM raw_events "
+            "WHERE user_id IS NOT NULL GROUP BY user_id, event_name, event_time "
+            "HAVING COUNT(*) > 1)",
         ),
         # a day late instead of two
         "q3": sql(
@@ -211,6 +212,7 @@ WRONG = [
 MESSAGES = [
     (0, "q1", "originals included"),
     (0, "q2", "exact copies of Q1"),
+    (1, "q2", "different number"),
     (0, "q4", "IS NULL"),
     (0, "q5", "no user_id too"),
     (0, "q6", "no offset are UTC"),
