@@ -212,7 +212,7 @@ WRONG = [
 MESSAGES = [
     (0, "q1", "originals included"),
     (0, "q2", "exact copies of Q1"),
-    (1, "q2", "different number"),
+    (1, "q2", "More extra ids"),
     (0, "q4", "IS NULL"),
     (0, "q5", "no user_id too"),
     (0, "q6", "no offset are UTC"),
