@@ -202,10 +202,12 @@ WRONG_C = {
         "stats.norm.ppf(1 - alpha / 2)", "1.96"
     ),
     "q9": HOLM.format(ADJ=RUNNING_MAX, OUT="out"),  # Holm without the cap at 1
+    "q6": Q6.format(REL="100 * (pt / pc - 1)", P="ztest(xc, nc, xt, nt)[1]"),  # a percentage
 }
 WRONG_D = {
     "q1": SS.format(A="alpha / 2", MULT="", ROUND="round"),  # rounded to the nearest user
     "q9": HOLM.format(ADJ=f"np.minimum({RUNNING_MAX}, 1.0)", OUT="adj_sorted"),  # sorted order
+    "q6": Q6.format(REL="pt / pc - 1", P="ztest(xc, nc, xt, nt)[0]"),  # the z statistic
 }
 WRONG_RUNS = {"A": WRONG_A, "B": WRONG_B, "C": WRONG_C, "D": WRONG_D}
 # (run, test cell) -> what must catch the wrong answer: the public check (CheckFailed) or a hidden
@@ -216,6 +218,8 @@ CAUGHT_BY = {
     ("A", "q9-tests"): ("CheckFailed", "every p-value times m = 3, which is Bonferroni"),
     ("C", "q5-tests"): ("CheckFailed", "it ignores alpha"),
     ("D", "q9-tests"): ("CheckFailed", "in the INPUT order"),
+    ("C", "q6-tests"): ("CheckFailed", "as a fraction (0.10 for +10%, not 10)"),
+    ("D", "q6-tests"): ("CheckFailed", "Did you return the z statistic?"),
     ("C", "q1-tests"): (
         "HiddenTestFailed",
         "'baseline 0.2, mde 0.05, alpha 0.05, power 0.8 (rounded up)' is 1093, expected 1094",
@@ -238,6 +242,11 @@ WRONG_Q7B = {
     # p < 0.05 instead of Orbit's strict 0.001: the borderline experiments get flagged
     "threshold 0.05": SRM.format(
         **RIGHT_SRM_PVALUE, BODY=SRM_METHOD.format(SHARES=SHARES_FROM_ENG, T="0.05")
+    ),
+    # arms counted with GROUP BY and pivoted, no fillna(0): an arm with no users is NaN, and a
+    # NaN p-value is never below the threshold, so the worst mismatch of all is not flagged
+    "empty arm is NaN": SRM.format(
+        **RIGHT_SRM_PVALUE, BODY=SRM_METHOD.format(SHARES=SHARES_FROM_ENG, T="0.001")
     ),
     # the experiments and planned shares of Orbit's table printed at the top, not of `eng`
     "Orbit's experiment list": SRM.format(
@@ -498,8 +507,8 @@ def test_default_srm_list_is_the_planted_one(default_numbers):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(WRONG_Q7B))
 def test_wrong_srm_lists_fail_q7b(q7b_runs, name):
-    """A typed-in list, the wrong threshold, or Orbit's experiments instead of those in `eng`
-    fail Question 7b; Question 7a (right in all of them) still passes."""
+    """A typed-in list, the wrong threshold, Orbit's experiments instead of those in `eng`, or an
+    empty arm counted as NaN fail Question 7b; Question 7a (right in all of them) still passes."""
     run = q7b_runs[name]
     assert run["q7a-tests"].passed, run["q7a-tests"].error
     error = run["q7b-tests"].error

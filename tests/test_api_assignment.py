@@ -223,6 +223,17 @@ def create_task(base_url, token, payload, max_attempts=4):
             r.raise_for_status()
             return r.json()
         time.sleep(_wait(r, attempt))""",
+        # the right key and waits, but retries every error status, a 422 included
+        WAIT
+        + """def create_task(base_url, token, payload, max_attempts=4):
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
+    for attempt in range(max_attempts):
+        r = requests.post(f"{base_url}/v1/tasks", headers=headers, json=payload)
+        if r.status_code == 201:
+            return r.json()
+        if attempt == max_attempts - 1:
+            r.raise_for_status()
+        time.sleep(_wait(r, attempt))""",
     ],
     "q5": [
         # no replay protection
@@ -267,6 +278,18 @@ def create_task(base_url, token, payload, max_attempts=4):
         return False
     expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
     return any(expected == v for k, v in items if k == "v1")""",
+        # refuses a signature exactly `tolerance` seconds old (>= where the question says within)
+        """def verify_webhook(body, header, secret, now=None, tolerance=300):
+    try:
+        items = [p.split("=", 1) for p in header.split(",")]
+        t = int(dict(items)["t"])
+    except Exception:
+        return False
+    now = time.time() if now is None else now
+    if abs(now - t) >= tolerance:
+        return False
+    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, v) for k, v in items if k == "v1")""",
     ],
     "q6": [
         # ignores the direction: removals break, additions do not
@@ -377,6 +400,7 @@ REASONS = {
         "but you retried sooner: honour Retry-After as in Question 3",
         "HiddenTestFailed: 'tasks saved by two calls with the same payload' is 1, expected 2",
         "HiddenTestFailed: 'POSTs when every POST fails, max_attempts=3' is 4, expected 3",
+        "HiddenTestFailed: 'raised an exception on a 422' is false, expected true",
     ],
     "q5": [
         "HiddenTestFailed: 'signed 600 s ago (replay)' is true, expected false",
@@ -384,6 +408,7 @@ REASONS = {
         """HiddenTestFailed: 'empty header' is {"$dict": [["$raised", "ValueError"]]}, expected false""",
         "verify_webhook does not compare in constant time: it compares a computed digest with an "
         "ordinary operator: `expected == v`",
+        "HiddenTestFailed: 'signed 300 s ago, tolerance 300' is false, expected true",
     ],
     "q6": [
         "A new *required* request field breaks every existing call",

@@ -72,6 +72,7 @@ def test_every_runtime_dependency_imports():
         "tqdm": "tqdm",
         "dbt-core": "dbt.cli.main",
         "dbt-duckdb": "dbt.adapters.duckdb",
+        "pytest": "pytest",
     }
     names = [_normalise(r)[0] for r in _pyproject()["project"]["dependencies"]]
     unknown = sorted(set(names) - set(import_names))

@@ -306,8 +306,9 @@ def test_lesson_2_numbers_joins_anti_joins_safe_division_and_time_zones(orbit_en
     )
     assert (per_ws.tasks == 0).sum() == 664
     share = per_ws.done / per_ws.tasks.where(per_ws.tasks > 0)
-    assert share.mean() == pytest.approx(0.316665, abs=1e-6)
-    assert share.fillna(0).mean() == pytest.approx(0.287327, abs=1e-6)
+    # (tasks the planted metric drop left open are not done: datasets/README.md)
+    assert share.mean() == pytest.approx(0.313774, abs=1e-6)
+    assert share.fillna(0).mean() == pytest.approx(0.284704, abs=1e-6)
     # time zones: Tokyo's offset is +9 all year; Paris moves to +2 at 01:00 UTC on 30 March 2025
     # and a fixed +1 is wrong for exactly the French events from then on (the data ends in June)
     utc = dt.UTC
@@ -327,8 +328,8 @@ def test_lesson_2_numbers_joins_anti_joins_safe_division_and_time_zones(orbit_en
     )
     times = pd.to_datetime(fr.event_time).dt.tz_localize("UTC")
     wrong = times.dt.tz_convert("Europe/Paris").dt.hour != (times + pd.Timedelta(hours=1)).dt.hour
-    assert len(times) == 29_661 and wrong.sum() == (times >= "2025-03-30 01:00:00+00:00").sum()
-    assert f"{wrong.mean():.1%}" == "75.8%"
+    assert len(times) == 29_500 and wrong.sum() == (times >= "2025-03-30 01:00:00+00:00").sum()
+    assert f"{wrong.mean():.1%}" == "75.7%"
 
 
 @pytest.mark.slow
@@ -465,10 +466,10 @@ def test_lesson_5_plans_shares_samples_and_the_colleagues_fan_out(orbit_engine):
     from tpmlab.sql import explain
 
     one = lambda sql: _one(orbit_engine, sql)  # noqa: E731
-    # "243,058 of Orbit's 690,745 events (35%)"
+    # "243,058 of Orbit's 686,998 events (35%)"
     n_task = one("SELECT COUNT(*) FROM events WHERE event_name = 'task_created'")
     n_all = one("SELECT COUNT(*) FROM events")
-    assert (n_task, n_all, f"{n_task / n_all:.0%}") == (243_058, 690_745, "35%")
+    assert (n_task, n_all, f"{n_task / n_all:.0%}") == (243_058, 686_998, "35%")
     share = "FROM events WHERE event_name = 'task_created'"
     plan = lambda sql: explain(sql, orbit_engine)  # noqa: E731
     assert "COVERING INDEX ix_events_event_name" in plan(f"SELECT COUNT(*) {share}")

@@ -208,6 +208,13 @@ HIDDEN_ONLY_MORE = {
         ),
         ["overspent: 10 5xx in 1,000, SLO 99.5%"],
     ),
+    "q4": (  # sorted(values)[int(p * n)]: one place too high whenever p * n is a whole number
+        PCT.format(
+            body='s = sorted(df["latency_ms"])\n'
+            '    return {k: float(s[int(p * len(s))]) for k, p in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))}'
+        ),
+        ["p99 of 1, 2, ..., 99 ms and one 10,000 ms request"],
+    ),
 }
 
 

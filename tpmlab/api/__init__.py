@@ -11,7 +11,9 @@ limits, faults, request log), ``store`` (data), ``problems`` (RFC 9457 errors), 
 (signing, delivery, a local receiver, deduplication on the signed event id), ``digests`` (a
 static check that a verifier compares in constant time), ``compat`` (listing the differences
 between two OpenAPI documents), ``server`` (running it), ``show`` (raw HTTP text and curl
-commands for the lessons), ``sample`` (a tiny database for tests).
+commands for the lessons), ``sample`` (a tiny database for tests), ``lab`` (module 7's workspace
+API: a deliberately vulnerable configuration and planted-bug mutants, each started only on
+request with ``tpmlab.api.lab.start_lab``; nothing above uses it).
 """
 
 from tpmlab.api.config import READ_TOKEN, WRITE_TOKEN, ApiConfig

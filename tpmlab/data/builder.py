@@ -233,6 +233,8 @@ def build(seed=42, scale=1.0, out=None, *, quiet: bool = True) -> Path:
         "experiments": ds.facts["experiments"],
         "incident": ds.facts["incident"],
         "raw_problems": ds.facts["raw_problems"],
+        "metric_drop": ds.facts["metric_drop"],
+        "metric_decoy": ds.facts["metric_decoy"],
         "api_requests_window": ["2025-06-01", "2025-06-30"],
     }
     tmp = out / f".{MANIFEST_NAME}.{os.getpid()}.tmp"

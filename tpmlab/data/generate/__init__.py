@@ -8,7 +8,8 @@ One module per part of Orbit, called in this order by :func:`generate`:
 - :mod:`.experiments`: the six experiments and their planted truth;
 - :mod:`.delivery`: deploys and incidents (with the planted API incident);
 - :mod:`.apilog`: June's API request log;
-- :mod:`.raw`: June's raw events with their planted quality problems.
+- :mod:`.raw`: June's raw events with their planted quality problems;
+- :mod:`.metricdrop`: module 2's planted metric drop and its decoy (before June).
 
 Every behavioural number and planted effect is in :mod:`.params`; the time axis, random streams
 and containers in :mod:`.core`. Every table group draws from its own random stream, derived from
@@ -23,7 +24,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tpmlab.data.generate import activity, apilog, delivery, experiments, money, people, raw
+from tpmlab.data.generate import (
+    activity,
+    apilog,
+    delivery,
+    experiments,
+    metricdrop,
+    money,
+    people,
+    raw,
+)
 from tpmlab.data.generate import params as P
 from tpmlab.data.generate.core import (
     DATE_RANGE,
@@ -96,6 +106,7 @@ def generate(seed: int = 42, scale: float = 1.0) -> Dataset:
     delivery.gen_delivery(seed, ds)
     apilog.gen_api(seed, scale, ds)
     raw.gen_raw(seed, u, ds)
+    metricdrop.plant_metric_drop(seed, ds)  # last: the tables above read the unplanted ones
     ds.facts["funnel"] = funnel_facts | act
     ds.tables["dataset_info"] = pd.DataFrame(
         {

@@ -16,7 +16,7 @@ import pandas as pd
 
 from tpmlab.data import schema
 
-GENERATOR_VERSION = "1.1.0"
+GENERATOR_VERSION = "1.2.0"
 
 DAYS = 181  # 2025-01-01 .. 2025-06-30
 DAY = 86_400

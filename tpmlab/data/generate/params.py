@@ -266,3 +266,30 @@ REDELIVERED_SHARE = 0.008  # same event, new event_id
 NULL_USER_SHARE = 0.003  # logged-out pings
 ORPHAN_USER_SHARE = 0.002  # ids of deleted users
 EXACT_DUPLICATE_SHARE = 0.012  # the very same row twice
+
+# ---- module 2: the planted metric drop and its decoy (before June) ---------------------------
+# Both move daily task_completed events; see tpmlab.data.generate.metricdrop. Each starts at a
+# successful deploy of its platform drawn in one of the two slots (which plant takes which slot is
+# drawn from the seed) and ends at that platform's next successful deploy at least
+# METRIC_DROP_MIN_DAYS later (or on May 31). Shares are drawn uniformly from their ranges; which
+# of the mobile platforms (METRIC_DROP_PLATFORMS) gets the drop and which the decoy is drawn too.
+METRIC_DROP_PLATFORMS = ("android", "ios")
+METRIC_DROP_SLOTS = (("2025-03-03", "2025-04-07"), ("2025-04-21", "2025-05-10"))
+METRIC_DROP_MIN_DAYS = 14
+METRIC_DROP = {
+    "kind": "behaviour",
+    "share_range": (0.25, 0.40),
+    "cause": "A {platform} release moved the 'complete' control into an overflow menu: "
+    "{platform} users completed fewer tasks until the next {platform} release restored it.",
+    "detect": "task_completed events on {platform} fall at the release deploy and recover at the "
+    "next {platform} deploy; tasks.completed_at (the server's record) falls by the same amount, "
+    "so users changed behaviour.",
+}
+METRIC_DECOY = {
+    "kind": "tracking",
+    "share_range": (0.50, 0.80),
+    "cause": "A {platform} release stopped sending the task_completed event for users on that "
+    "build (a tracking change): completions happened, the client did not log them.",
+    "detect": "task_completed events on {platform} fall at the release deploy, but the tasks table "
+    "(completed_at) does not: daily events and completed tasks stop reconciling for {platform}.",
+}
