@@ -6,7 +6,7 @@ copy), Question 7b rejects a typed-in list of SRM experiments (its hidden checks
 ``srm_experiments`` on made-up databases where other experiments have an SRM), and the solution's
 answers agree with the planted truth.
 
-Solution-passes / release-fails is proven for every assignment by tests/test_assignments.py.
+Solution-passes / release-fails is proven for every assignment by tests/test_grading_assignments.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Module 4 assignment (exercises/04-apis/apis.ipynb) rejects plausible wrong answers.
 
-tests/test_assignments.py already proves that the solution passes and the released version fails
+tests/test_grading_assignments.py already proves that the solution passes and the released version fails
 every test cell; here each autograded question gets wrong answers a learner could plausibly write,
 and each must fail that question's test cell for the expected reason: a public check (its message)
 or a hidden probe (the grader's ``HiddenTestFailed: '<key>' ...``, judged against the answer key).

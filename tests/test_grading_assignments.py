@@ -1,6 +1,9 @@
 """Every real assignment through the instructor's autograder: a small class per assignment
 (full solution, blank release, half done) graded by ``tpmlab-grade autograde`` gets exact scores.
 
+Full marks for the solution and zero for the blank student version mean that the solution passes
+every autograded test cell and the released version fails every one; when either does not hold,
+the failure message names the cells (from a run outside nbgrader, made only then).
 The expected score of the half-done submission is computed independently, by executing the
 same answers with :func:`tpmlab.grading.notebooks.run` outside nbgrader.
 """
@@ -15,6 +18,15 @@ from tpmlab.grading.autograde import autograde
 from tpmlab.grading.demo import make_class, make_course, solution_answers
 
 ASSIGNMENTS = sorted(p.name for p in EXERCISES.iterdir() if any(p.glob("*.ipynb")))
+
+
+def _cells(course, assignment: str, released: bool) -> dict:
+    """For a failure message: the test cells the solution fails (or the blank version passes)."""
+    out = {}
+    for path in sorted(course.source_dir(assignment).glob("*.ipynb")):
+        results = notebooks.run(path, released=released)
+        out[path.name] = sorted(g for g, r in results.items() if r.passed == released)
+    return out
 
 
 @pytest.mark.slow
@@ -41,8 +53,14 @@ def test_class_gets_exact_scores(assignment, tmp_path):
         direct = notebooks.run(path, {**half_answers, **blank})
         half += sum(r.points for r in direct.values())
 
-    assert results["student001"].score == total, results["student001"]
-    assert results["student002"].score == 0, results["student002"]
+    assert results["student001"].score == total, (
+        results["student001"],
+        _cells(course, assignment, False),
+    )
+    assert results["student002"].score == 0, (
+        results["student002"],
+        _cells(course, assignment, True),
+    )
     assert results["student003"].score == pytest.approx(half), results["student003"]
     assert 0 < half < total, "the half-done submission should earn some points, not all"
     for r in results.values():

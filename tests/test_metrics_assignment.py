@@ -2,7 +2,7 @@
 same judge as grading; the solution of every question left alone passes.
 
 The solution passing and the released version failing every test are proved for every
-assignment by tests/test_assignments.py. Wrong answers here are the ones the questions invite:
+assignment by tests/test_grading_assignments.py. Wrong answers here are the ones the questions invite:
 inactive users in the denominator, an average of daily ratios, user-days for distinct users, the
 other (exact but different) mix/rate convention, an interaction term left out, mix and rate
 swapped, windows swapped, the end date left out, tasks by created_at, the seed-42 answer typed in

@@ -3,7 +3,7 @@
 kernel could send.
 
 The end-to-end proof (forged passes scored 0 through the real, sandboxed autograder) is in
-tests/test_sandbox.py; every real assignment is judged this way in tests/test_assignments.py and
+tests/test_sandbox.py; every real assignment is judged this way in
 tests/test_grading_assignments.py.
 """
 

@@ -1,7 +1,7 @@
 """The warm-up assignment rejects plausible wrong answers, question by question.
 
 (That the solution passes every check and the blank student version fails every check is proved
-for all assignments by tests/test_assignments.py.) Each run substitutes one wrong answer into
+for all assignments by tests/test_grading_assignments.py.) Each run substitutes one wrong answer into
 every question at once, so three notebook runs cover three wrong answers per question.
 """
 
