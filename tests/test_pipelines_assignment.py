@@ -1,6 +1,6 @@
 """Module 6 assignment (data pipelines and data quality): plausible wrong answers fail their
 question, through the same judge as grading; the solution and the released version are proven by
-tests/test_assignments.py.
+tests/test_grading_assignments.py.
 
 Each wrong answer is one a learner would write from the question text: counting the originals
 with the copies, calling exact copies re-deliveries, cutting the UTC offset off, ``= NULL``,
