@@ -21,6 +21,7 @@ schedule and names what it gets wrong (a lesson's self-check).
 
 from __future__ import annotations
 
+import functools
 import random
 import sqlite3
 from dataclasses import dataclass
@@ -160,20 +161,31 @@ DAILY_TASKS = Output(
 )
 
 
+@functools.lru_cache(maxsize=4)
+def _template(eng, days: tuple[str, ...]) -> tuple[sqlite3.Connection, pd.DataFrame]:
+    """:func:`scratch` made once per engine and week (reading the week's events is most of the
+    cost of a scratch warehouse), without ``daily_active``; :func:`scratch_for` copies it."""
+    con, late = scratch(eng, days)
+    con.execute("DROP TABLE daily_active")
+    con.commit()
+    return con, late
+
+
 def scratch_for(
     eng, outputs: tuple[Output, ...] = (DAILY_EVENTS, DAILY_TASKS), days=JOB_DAYS
 ) -> tuple[sqlite3.Connection, pd.DataFrame]:
     """A scratch warehouse as :func:`scratch` makes it, with ``outputs`` as its output tables
-    (each holding its earlier day's row) instead of ``daily_active``; and the late partition."""
-    con, late = scratch(eng, days)
-    con.execute("DROP TABLE daily_active")
+    (each holding its earlier day's row) instead of ``daily_active``; and the late partition.
+    Each call returns a fresh copy: what a job does to one leaves the next untouched."""
+    template, late = _template(eng, tuple(days))
+    con = sqlite3.connect(":memory:")
+    template.backup(con)
     for out in outputs:
         con.execute(f"CREATE TABLE {out.table} ({', '.join(out.columns)})")
-        con.execute(
-            f"INSERT INTO {out.table} VALUES ({', '.join('?' * len(out.columns))})", out.history
-        )
+        marks = ", ".join("?" * len(out.columns))
+        con.execute(f"INSERT INTO {out.table} VALUES ({marks})", out.history)
     con.commit()
-    return con, late
+    return con, late.copy()
 
 
 def rows(con: sqlite3.Connection, out: Output) -> list[tuple]:
