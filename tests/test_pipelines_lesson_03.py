@@ -166,6 +166,7 @@ def test_6_3_claims_by_independent_pandas(eng):
     day, name = users[users.map(len) == 1].index[0]
     erased = events[events["user_id"] != users[(day, name)][0]]
     assert not ((erased["event_date"] == day) & (erased["event_name"] == name)).any()
+    assert jobs.LATE_HOURS == 48  # "48 hours here"
     # late events: more than LATE_HOURS after the event, on every day of the week, phones only
     raw = pd.read_sql("SELECT event_id, event_time, received_at FROM raw_events", eng)
     raw["lag_h"] = (
