@@ -116,6 +116,10 @@ def test_6_2_volume_check_passes_on_june_and_finds_the_outage(raw):
     held = android["event_time"].str.startswith("2025-06-18")
     assert (held == (android["utc"].dt.date.astype(str) == "2025-06-18")).all() and held.any()
     assert volume_failures(raw) == []
+    # "Orbit's traffic has a weekly rhythm (weekends are quieter)", on every platform
+    daily = raw.groupby([raw["utc"].dt.normalize(), "platform"]).size().unstack()
+    weekend = daily.index.day_of_week >= 5
+    assert (daily[weekend].max() < daily[~weekend].min()).all()
     outage = raw.drop(android[held].index)
     week_before = int((android["utc"].dt.date.astype(str) == "2025-06-11").sum())
     assert volume_failures(outage) == [("2025-06-18", "android", 0, week_before)]
@@ -164,6 +168,7 @@ _out = [
     [[s, round(float(a), 4)] for s, a in zip(later["status"], later["age_hours"])],
     outage[["test", "column", "status", "failures"]].astype(str).values.tolist(),
     int(still.iat[0, 0]),
+    volume["status"].tolist(), outage_fresh["status"].tolist(),
     renamed["status"].value_counts().to_dict(), renamed["message"].iat[0],
     retyped["status"].value_counts().to_dict(),
     contracted["status"].tolist(), contracted["message"].iat[0],
@@ -210,6 +215,8 @@ def test_6_2_lesson_runs_its_dbt_checks_and_its_try_it(raw, orbit_manifest, orbi
         later,
         outage,
         still,
+        volume,
+        outage_fresh,
         renamed,
         renamed_message,
         retyped,
@@ -247,6 +254,7 @@ def test_6_2_lesson_runs_its_dbt_checks_and_its_try_it(raw, orbit_manifest, orbi
     assert all(0 < int(f) <= before[t, c] for t, c, _, f in columns)
     assert any(int(f) < before[t, c] for t, c, _, f in columns)
     assert [r[2:] for r in outage if r[0] == "daily_volume"] == [["fail", "1"]]
+    assert volume == ["pass"] and outage_fresh == ["pass"]  # "It passes on June"; "fresh"
     # section 5: a rename fails the model and skips its tests; a retyped id passes everything;
     # the contract refuses it, naming the column and both types; the rolled-back types build
     assert renamed == {"error": 1, "skipped": 6}
