@@ -58,6 +58,7 @@ def block(event_id: str, user_id: str, names: str = NAMES) -> str:
 
 
 UNIQUE, NOT_NULL = "      - unique\n", "      - not_null\n"
+UNIQUE_WARN = "      - unique:\n          config:\n            severity: warn\n"
 
 
 JOB = "def daily_active_job(con, day):\n{body}"
@@ -182,6 +183,28 @@ WRONG = [
         ),
     },
     {
+        # the duplicated groups counted, not their extra copies (a row sent three times has two)
+        "q1": sql(
+            "q1_sql",
+            "SELECT COUNT(*) AS rows FROM (SELECT 1 FROM raw_events GROUP BY event_id, user_id, "
+            "event_name, event_time, received_at, platform, client_version HAVING COUNT(*) > 1)",
+        ),
+        # the logged-out pings' re-deliveries counted too (no user_id filter)
+        "q2": sql(
+            "q2_sql",
+            "SELECT COALESCE(SUM(n - 1), 0) AS rows FROM (SELECT COUNT(DISTINCT event_id) AS n "
+            "FROM raw_events GROUP BY user_id, event_name, event_time)",
+        ),
+        # COUNT(column) skips the NULLs it is asked to count
+        "q4": sql("q4_sql", "SELECT COUNT(user_id) AS rows FROM raw_events WHERE user_id IS NULL"),
+        # local time taken to mean the iOS app
+        "q6": sql("q6_sql", "SELECT COUNT(*) AS rows FROM raw_events WHERE platform = 'ios'"),
+        # the name's form checked instead of the list: a misspelt lower-case name passes
+        "q7": sql(
+            "q7_sql",
+            "SELECT COUNT(*) AS rows FROM raw_events "
+            "WHERE event_name GLOB '*[A-Z]*' OR event_name LIKE '%-%'",
+        ),
         # each late event once, not every row
         "q3": sql(
             "q3_sql",
@@ -200,6 +223,38 @@ WRONG = [
         "q10": sql("q10_sql", DEDUP_RANKED.format(direction="", where="")),
     },
     {
+        # the re-delivered events counted, not their extra ids
+        "q2": sql(
+            "q2_sql",
+            "SELECT COUNT(*) AS rows FROM (SELECT 1 FROM raw_events WHERE user_id IS NOT NULL "
+            "GROUP BY user_id, event_name, event_time HAVING COUNT(DISTINCT event_id) > 1)",
+        ),
+        # "more than 48 hours" read as "at least"
+        "q3": sql(
+            "q3_sql",
+            "SELECT COUNT(*) AS rows FROM raw_events "
+            "WHERE julianday(received_at) - julianday(event_time) >= 2",
+        ),
+        # any offset, +00:00 included
+        "q6": sql(
+            "q6_sql",
+            "SELECT COUNT(*) AS rows FROM raw_events WHERE event_time GLOB '*[+-][0-9][0-9]:[0-9][0-9]'",
+        ),
+        # a name is wrong when it is not lower snake_case: a misspelt one passes
+        "q7": sql(
+            "q7_sql",
+            "SELECT COUNT(*) AS rows FROM raw_events "
+            "WHERE event_name <> lower(replace(event_name, '-', '_'))",
+        ),
+        # the tests only warn: the run does not fail
+        "q8": block(UNIQUE_WARN, NOT_NULL + RELATIONSHIPS),
+        # the smallest id kept, with the first time received: another copy's id
+        "q10": sql(
+            "q10_sql",
+            "SELECT MIN(event_id) AS event_id, user_id, event_name, event_time, "
+            "MIN(received_at) AS received_at FROM raw_events WHERE user_id IS NOT NULL "
+            "GROUP BY user_id, event_name, event_time",
+        ),
         # events counted instead of distinct users
         "q9": JOB.format(
             body='    with con:\n        con.execute("DELETE FROM daily_active WHERE day = ?", (day,))\n'
@@ -226,6 +281,9 @@ MESSAGES = [
     (2, "q9", "even when it already has rows"),
     (2, "q10", "no user_id"),
     (3, "q9", "DISTINCT user_id"),
+    (1, "q3", "0 late rows"),
+    (2, "q4", "COUNT(user_id) skips NULLs"),
+    (3, "q8", "only warns"),
 ]
 
 

@@ -4,6 +4,8 @@ partition really changes the week's numbers; count answers give clear messages."
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from tpmlab import data
@@ -90,3 +92,108 @@ def test_event_id_summary_tells_sets_apart():
     assert a["rows"] == 3 and a["distinct event ids"] == 3
     assert a["ids digest"] != event_id_summary(pd.DataFrame({"event_id": [1, 2, 4]}))["ids digest"]
     assert event_id_summary(pd.DataFrame({"event_id": [1, 1]}))["distinct event ids"] == 1
+
+
+# ---------------------------------------------------------------- what exercise() cannot see
+
+
+def two_commits(con, day):
+    con.execute("DELETE FROM daily_active WHERE day = ?", (day,))
+    con.commit()
+    con.execute(INSERT, (day,))
+    con.commit()
+
+
+def no_commit(con, day):
+    con.execute("DELETE FROM daily_active WHERE day = ?", (day,))
+    con.execute(INSERT, (day,))
+
+
+def from_day_on(con, day):
+    with con:
+        con.execute("DELETE FROM daily_active WHERE day >= ?", (day,))
+        for d in [d for d in jobs.JOB_DAYS if d >= day]:
+            con.execute(INSERT, (d,))
+
+
+def per_platform(con, day):
+    found = con.execute(
+        "SELECT platform, COUNT(DISTINCT user_id) FROM events WHERE event_date = ? "
+        "GROUP BY platform",
+        (day,),
+    ).fetchall()
+    with con:
+        for platform, users in found:
+            con.execute("DELETE FROM daily_active WHERE day = ? AND platform = ?", (day, platform))
+            con.execute("INSERT INTO daily_active VALUES (?, ?, ?)", (day, platform, users))
+
+
+def swallows(con, day):
+    with contextlib.suppress(Exception):  # what a learner writes "so the job never crashes"
+        overwrite(con, day)
+
+
+def test_edge_cases_pass_the_overwrite_and_name_each_other_mistake(eng):
+    """Each of these jobs passes :func:`jobs.exercise` and breaks one sentence of the question;
+    the hidden test records :func:`jobs.edge_cases`, so each must differ from the overwrite."""
+    right = jobs.edge_cases(overwrite, eng)
+    assert right == {
+        "later day kept": True,
+        "stale row removed": True,
+        "days left uncommitted": [],
+        "failed write raised": True,
+        "unchanged after a failed write": True,
+    }
+    wrong = {
+        two_commits: {"unchanged after a failed write": False},
+        no_commit: {"days left uncommitted": list(jobs.JOB_DAYS)},
+        from_day_on: {"later day kept": False},
+        per_platform: {"stale row removed": False},
+        swallows: {"failed write raised": False},
+    }
+    for job, differs in wrong.items():
+        assert jobs.exercise(job, eng) == jobs.exercise(overwrite, eng), job.__name__
+        assert jobs.edge_cases(job, eng) == {**right, **differs}, job.__name__
+
+
+def test_edge_cases_dataset_holds_what_orbit_never_has():
+    """The third dataset of the hidden tests: the right rule and a rule that only matches
+    Orbit's data by accident give different answers on it (counts worked out by hand from
+    answers.EDGE_ROWS)."""
+    from tpmlab.pipelines.answers import edge_cases_engine
+    from tpmlab.sql.answers import run_learner_query
+
+    edge = edge_cases_engine()
+
+    def count(where, table="raw_events"):
+        return single_count(f"SELECT COUNT(*) AS rows FROM {table} WHERE {where}", edge, "q")
+
+    extra_copies = single_count(
+        "SELECT COUNT(*) - (SELECT COUNT(*) FROM (SELECT DISTINCT * FROM raw_events)) AS rows "
+        "FROM raw_events",
+        edge,
+        "q",
+    )
+    assert extra_copies == 4  # 104 twice, 110 three times, 160 twice
+    assert count("julianday(received_at) - julianday(event_time) > 2") == 2  # 131, 132
+    assert count("julianday(received_at) - julianday(event_time) >= 2") == 3  # and 130
+    assert count("received_at > datetime(event_time, '+48 hours')") == 2  # another right way
+    local = "substr(event_time, -6, 1) IN ('+', '-') AND substr(event_time, -5) <> '00:00'"
+    assert count(local) == 5 != count("platform = 'ios'") == 6
+    assert count("event_time GLOB '*[+-][0-9][0-9]:[0-9][0-9]'") == 6  # +00:00 counted
+    names = "'signup', 'project_created', 'task_created', 'task_completed', 'comment_added', "
+    names += "'invite_sent', 'invite_accepted', 'onboarding_complete', 'upgrade', 'downgrade'"
+    assert count(f"event_name NOT IN ({names})") == 3
+    assert count("event_name GLOB '*[A-Z]*' OR event_name LIKE '%-%'") == 2
+    first = (
+        "SELECT event_id FROM (SELECT event_id, ROW_NUMBER() OVER (PARTITION BY user_id, "
+        "event_name, event_time ORDER BY received_at) AS n FROM raw_events "
+        "WHERE user_id IS NOT NULL) WHERE n = 1"
+    )
+    kept = set(run_learner_query(first, edge)["event_id"])
+    assert {102, 105, 121} <= kept and not {101, 103, 104, 120} & kept
+    bare = (
+        "SELECT event_id FROM raw_events WHERE user_id IS NOT NULL "
+        "GROUP BY user_id, event_name, event_time"
+    )
+    assert set(run_learner_query(bare, edge)["event_id"]) != kept

@@ -108,6 +108,63 @@ def exercise(job, eng, seed: int = 0, days=JOB_DAYS) -> dict[str, list[tuple]]:
         con.close()
 
 
+#: A partition written after the job's week, by a later run: a job for one day must not touch it.
+LATER = ("2025-06-20", "web", 4321)
+#: A platform with a row in the first day's partition but no events that day (left by an earlier,
+#: wrong run): rewriting the day must remove it.
+STALE_PLATFORM = "desktop"
+
+
+def edge_cases(job, eng, days=JOB_DAYS) -> dict[str, object]:
+    """What the module 6 question asks of ``job(con, day)`` beyond :func:`exercise`, on a fresh
+    scratch warehouse that also holds a later day's row (:data:`LATER`) and a stale row
+    (:data:`STALE_PLATFORM`) in the first day's partition:
+
+    - ``"later day kept"``: the later day's row is still there after every day ran;
+    - ``"stale row removed"``: the first day's stale row is gone after that day ran;
+    - ``"days left uncommitted"``: the days after whose run the job left a transaction open
+      (its change is lost if the process stops);
+    - ``"failed write raised"`` and ``"unchanged after a failed write"``: a day runs again while
+      every INSERT into ``daily_active`` fails (as a full disk would make it); the process then
+      stops (its open transaction is rolled back). All or nothing: the table must be as before.
+    """
+    con, _ = scratch(eng, days)
+    try:
+        con.execute("INSERT INTO daily_active VALUES (?, ?, ?)", LATER)
+        con.execute("INSERT INTO daily_active VALUES (?, ?, ?)", (days[0], STALE_PLATFORM, 7))
+        con.commit()
+        open_after = []
+        for day in days:
+            job(con, day)
+            if con.in_transaction:
+                open_after.append(day)
+                con.commit()
+        rows = table(con)
+        found: dict[str, object] = {
+            "later day kept": LATER in rows,
+            "stale row removed": not any(p == STALE_PLATFORM for _, p, _ in rows),
+            "days left uncommitted": open_after,
+        }
+        con.execute(
+            "CREATE TEMP TRIGGER _full_disk BEFORE INSERT ON daily_active "
+            "BEGIN SELECT RAISE(ABORT, 'database or disk is full (simulated)'); END"
+        )
+        con.commit()
+        try:
+            job(con, days[len(days) // 2])
+        except Exception:
+            found["failed write raised"] = True
+        else:
+            found["failed write raised"] = False
+        con.rollback()
+        con.execute("DROP TRIGGER _full_disk")
+        con.commit()
+        found["unchanged after a failed write"] = table(con) == rows
+        return found
+    finally:
+        con.close()
+
+
 def expected(con: sqlite3.Connection, days=JOB_DAYS) -> list[tuple]:
     """What ``daily_active`` should hold for ``days`` given the events now in ``con``, with the
     earlier partition :data:`HISTORY` (for public checks and lessons)."""
