@@ -127,3 +127,46 @@ def test_mistakes_say_what_to_do(ws):
     typo = pipelines.run_tests(ws, "columns:\n  - name: event_id\n    data_tests: [uniq]")
     assert typo["status"].tolist() == ["error"]
     assert "'test_uniq' is undefined" in typo["message"].iloc[0]
+
+
+def test_warehouse_is_copied_from_the_cache_and_rebuilt_when_the_source_changes(
+    tmp_path, monkeypatch
+):
+    """A second warehouse of the same source is a copy of the first (kept in Orbit's cache
+    folder); a changed source file gets a new one and the old copy is removed; an unwritable
+    cache folder (the grading sandbox) only means no copy is kept."""
+    import sqlite3
+
+    import duckdb
+    import pandas as pd
+
+    from tpmlab import paths
+    from tpmlab.pipelines import dbt
+
+    src = tmp_path / "orbit.sqlite"
+    with sqlite3.connect(paths.default_db_path()) as full, sqlite3.connect(src) as small:
+        for name, sql in dbt.TABLES.items():
+            frame = pd.read_sql_query(f"SELECT * FROM ({sql}) LIMIT 50", full)
+            frame.to_sql(name, small, index=False)
+    monkeypatch.setattr(paths, "cache_dir", lambda: tmp_path / "cache")
+
+    def count(path):
+        with duckdb.connect(str(path)) as con:
+            return con.execute("SELECT count(*) FROM raw_events").fetchone()[0]
+
+    first = dbt.warehouse(tmp_path / "a.duckdb", src)
+    kept = sorted((tmp_path / "cache" / "dbt").glob("*.duckdb"))
+    assert len(kept) == 1 and count(first) == 50
+    assert dbt.warehouse(tmp_path / "b.duckdb", src).read_bytes() == kept[0].read_bytes()
+    with sqlite3.connect(src) as small:
+        small.execute("DELETE FROM raw_events WHERE rowid > 10")
+    assert count(dbt.warehouse(tmp_path / "c.duckdb", src)) == 10
+    assert sorted((tmp_path / "cache" / "dbt").glob("*.duckdb")) != kept
+    assert len(list((tmp_path / "cache" / "dbt").glob("*.duckdb"))) == 1
+    (tmp_path / "cache" / "dbt").chmod(0o500)
+    monkeypatch.setattr(dbt.os, "access", lambda *a: False)
+    try:
+        assert count(dbt.warehouse(tmp_path / "d.duckdb", src, clean=True)) <= 10
+    finally:
+        (tmp_path / "cache" / "dbt").chmod(0o700)
+    assert len(list((tmp_path / "cache" / "dbt").glob("*.duckdb"))) == 1
