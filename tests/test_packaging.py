@@ -70,6 +70,8 @@ def test_every_runtime_dependency_imports():
         "redis": "redis",
         "pyyaml": "yaml",
         "tqdm": "tqdm",
+        "dbt-core": "dbt.cli.main",
+        "dbt-duckdb": "dbt.adapters.duckdb",
         "pytest": "pytest",
     }
     names = [_normalise(r)[0] for r in _pyproject()["project"]["dependencies"]]

@@ -164,6 +164,10 @@ def sandbox_env(uid: int) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         "TPMLAB_SANDBOXED": "1",
+        # RLIMIT_AS counts address space, not memory used: glibc reserves up to 64 MiB per thread
+        # for its malloc arenas, so a threaded library (DuckDB, dbt) would exhaust the cap
+        # without using the memory. Two arenas keep the cap a limit on memory.
+        "MALLOC_ARENA_MAX": "2",
     }
     # the coordinator finds (and kills) everything of a worker by this token
     for key in ("TPMLAB_WORKER_TOKEN", "TPMLAB_DATA_DIR"):
