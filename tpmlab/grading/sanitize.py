@@ -36,7 +36,7 @@ import binascii
 import re
 from html.parser import HTMLParser
 
-import bleach
+import bleach  # type: ignore[import-untyped]  # mypy 1 knows of stubs it does not have
 import nbformat
 
 TAGS = frozenset(
