@@ -42,6 +42,8 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
 CELL_TIMEOUT = 5
+# the holding task (_hold) is this module's: the scheduler and workers import it by its name
+PYTHONPATH = os.pathsep.join([str(REPO_ROOT), str(Path(__file__).parent)])
 
 
 def _free_port() -> int:
@@ -66,7 +68,7 @@ class LocalCluster:
         self.folder = folder
         self.address = f"tcp://127.0.0.1:{_free_port()}"
         env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}
-        env["PYTHONPATH"] = str(REPO_ROOT)  # the holding task (_hold) is this module's
+        env["PYTHONPATH"] = PYTHONPATH
         self.procs: dict[str, subprocess.Popen] = {}
         self.procs["scheduler"] = self._start(
             [
@@ -95,7 +97,7 @@ class LocalCluster:
         return {w["name"]: address for address, w in info.items()}
 
     def start_worker(self, name: str, path: str | None = None) -> str:
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}  # for _hold
+        env = {**os.environ, "PYTHONPATH": PYTHONPATH}
         if path is not None:
             env["PATH"] = path
         cmd = [str(BIN / "dask"), "worker", self.address, "--name", name, "--nthreads", "1"]
@@ -218,7 +220,7 @@ def _one_row_per_student_and_question(course: Course, students: list[str]) -> No
 
 
 def test_a_class_graded_on_the_cluster_gets_the_local_scores(cluster, tmp_path):
-    students = ["alice", "carol", "dave", "erin", "judy", "mia", "pat"]
+    students = ["alice", "carol", "dave", "judy", "pat"]
     course = _course(tmp_path, students)
     results = _grade(course, cluster.address)
     assert sorted(results) == students
@@ -231,7 +233,7 @@ def test_a_class_graded_on_the_cluster_gets_the_local_scores(cluster, tmp_path):
             assert any(flag in f for f in r.flags), f"{student}: no flag {flag!r} in {r.flags}"
         marker = _marker(course, student)
         assert marker["sandboxed"] is True and marker["graded_by"] in workers, marker
-    for honest in ("alice", "carol", "dave", "erin"):
+    for honest in ("alice", "carol", "dave"):
         assert not results[honest].flags, f"{honest} flagged: {results[honest].flags}"
     table = grades_table(course, ASSIGNMENT).set_index(["student", "question"])["score"]
     assert table.loc[("dave", "q1-tests")] == 0 and table.loc[("dave", "q3-tests")] == 5
