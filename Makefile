@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Learners get the runtime only (make lab); authors and CI get the test tools on top (make test).
+# Learners get the runtime only (make lab); authors and CI get the test tools on top (make test),
+# and the cluster extra (Dask distributed), so the tests of grading on a cluster run too.
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 PORT   ?= 8888
 WORKERS ?= 2
@@ -38,7 +39,7 @@ $(RUNTIME_STAMP): pyproject.toml
 	@touch $(RUNTIME_STAMP)
 
 $(STAMP): $(RUNTIME_STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,cluster]"
 	@touch $(STAMP)
 
 data: $(DATA)

@@ -111,9 +111,11 @@ def _pids_with_token(token: str) -> list[int]:
 class _Worker:
     """One long-lived ``tpmlab.grading.worker`` process (see that module)."""
 
-    def __init__(self, course: Course, jupyter_path: Path | None = None):
+    def __init__(
+        self, course: Course, jupyter_path: Path | None = None, env_extra: dict | None = None
+    ):
         self.token = uuid.uuid4().hex
-        env = course.env()
+        env = {**course.env(), **(env_extra or {})}
         env["TPMLAB_WORKER_TOKEN"] = self.token
         env["TPMLAB_COURSE_ROOT"] = str(course.root)
         self.sandbox_dir = None
@@ -197,6 +199,7 @@ def autograde(
     progress: bool = True,
     sandbox: str = "auto",
     limits: dict | None = None,
+    cluster: str | None = None,
 ) -> list[StudentResult]:
     """Autograde every submission of ``assignment`` (or the named ``students``) in parallel.
 
@@ -204,6 +207,11 @@ def autograde(
     where sandboxed kernels cannot run), "auto" (sandbox when possible, else warn and grade
     unsandboxed) or "off" (what ``tpmlab-grade autograde --unsafe`` asks for). ``limits``
     overrides the sandbox's resource limits (see :data:`tpmlab.grading.sandbox.LIMITS`).
+
+    ``cluster``: the address of a Dask scheduler (``tcp://HOST:PORT``); each student is then
+    graded on one of its workers (:mod:`tpmlab.grading.cluster`) instead of a local worker
+    process, and ``workers`` is not used. Each cluster worker checks its own sandbox: any
+    ``sandbox`` but "off" means "required" there (a worker never falls back to unsandboxed).
     """
     from tpmlab.grading import sandbox as sb
 
@@ -211,7 +219,10 @@ def autograde(
     if sandbox not in ("required", "auto", "off"):
         raise ValueError(f"sandbox must be 'required', 'auto' or 'off', not {sandbox!r}")
     sandboxed = False
-    if sandbox != "off":
+    if cluster:
+        # the students' code runs on the cluster's workers, which check their own sandbox
+        sandboxed = sandbox != "off"
+    elif sandbox != "off":
         reason = sb.probe()
         if reason and sandbox == "required":
             sb.require()  # raises, saying how to install bubblewrap
@@ -307,6 +318,29 @@ def autograde(
     try:
         snapshot = work / "gradebook.db"
         course.export_sqlite_snapshot(snapshot, assignment, pending)
+        if cluster and pending:
+            from tpmlab.grading.cluster import grade_on_cluster
+
+            bar = _progress(len(pending), progress)
+            for outcome in grade_on_cluster(
+                cluster,
+                course,
+                assignment,
+                pending,
+                snapshot=snapshot,
+                work=work,
+                cell_timeout=cell_timeout,
+                student_timeout=student_timeout,
+                sandboxed=sandboxed,
+                limits=job_limits,
+            ):
+                if isinstance(outcome, StudentResult):  # no worker could grade it: not recorded
+                    results.append(outcome)
+                else:
+                    results.append(_finish_safely(course, assignment, sandboxed, **outcome))
+                bar.update(1)
+            bar.close()
+            pending = []  # graded: the local pool below has nothing to do
         jupyter_path = None
         if sandboxed and pending:
             jupyter_path = work / "jupyter"
@@ -344,29 +378,28 @@ def autograde(
             seconds = time.monotonic() - started
             return student, private_db, out_root, code, answer.get("log", ""), timed_out, seconds
 
-        bar = _progress(len(pending), progress)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(job, s) for s in pending]
-            for future in as_completed(futures):
-                student, private_db, out_root, code, log, timed_out, seconds = future.result()
-                try:
-                    result = _finish(
-                        course,
-                        assignment,
-                        student,
-                        private_db,
-                        out_root,
-                        code,
-                        log,
-                        timed_out,
-                        seconds,
-                        sandboxed,
+        if pending:
+            bar = _progress(len(pending), progress)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(job, s) for s in pending]
+                for future in as_completed(futures):
+                    student, private_db, out_root, code, log, timed_out, seconds = future.result()
+                    results.append(
+                        _finish_safely(
+                            course,
+                            assignment,
+                            sandboxed,
+                            student=student,
+                            private_db=private_db,
+                            out_root=out_root,
+                            code=code,
+                            log=log,
+                            timed_out=timed_out,
+                            seconds=seconds,
+                        )
                     )
-                except Exception as exc:  # noqa: BLE001 - nothing a student wrote stops the batch
-                    result = _step_failed(course, assignment, student, exc, seconds)
-                results.append(result)
-                bar.update(1)
-        bar.close()
+                    bar.update(1)
+            bar.close()
     finally:
         for worker in started_workers:
             worker.close()
@@ -391,10 +424,29 @@ def _write_log(course: Course, assignment: str, results: list[StudentResult]) ->
     course.write_review_log(assignment, [rows[s] for s in sorted(rows)])
 
 
+def _finish_safely(course, assignment, sandboxed, *, student, seconds, **outcome):
+    """:func:`_finish`, and a recorded failure if finishing raised on what the student wrote."""
+    try:
+        return _finish(course, assignment, student, seconds=seconds, sandboxed=sandboxed, **outcome)
+    except Exception as exc:  # noqa: BLE001 - nothing a student wrote stops the batch
+        return _step_failed(course, assignment, student, exc, seconds)
+
+
 def _finish(
-    course, assignment, student, private_db, out_root, code, log, timed_out, seconds, sandboxed
+    course,
+    assignment,
+    student,
+    private_db,
+    out_root,
+    code,
+    log,
+    timed_out,
+    seconds,
+    sandboxed,
+    graded_by: str = "",
 ):
-    """Record one finished worker: gradebook first, then the autograded folder and marker."""
+    """Record one finished worker: gradebook first, then the autograded folder and marker.
+    ``graded_by`` names the cluster worker that graded it (empty for a local worker)."""
     src = course.submitted_dir(student, assignment)
     produced = out_root / student / assignment
     flags, reason = [], ""
@@ -443,6 +495,8 @@ def _finish(
         "seconds": round(seconds, 3),
         "sandboxed": sandboxed,
     }
+    if graded_by:
+        marker["graded_by"] = graded_by
     (produced / MARKER).write_text(json.dumps(marker, indent=1))
     if dest.exists():
         shutil.rmtree(dest)

@@ -4,7 +4,7 @@ A thin layer over nbgrader for the whole loop::
 
     tpmlab-grade collect 01-sql-analytics --from downloads/ [--roster roster.txt]
     tpmlab-grade autograde 01-sql-analytics [--workers N] [--cell-timeout S] [--student-timeout S]
-                                            [--unsafe]
+                                            [--unsafe] [--cluster tcp://HOST:PORT]
     tpmlab-grade feedback 01-sql-analytics
     tpmlab-grade export 01-sql-analytics        # CSVs in autograder/exports/
     tpmlab-grade report 01-sql-analytics        # HTML class report in autograder/reports/
@@ -15,6 +15,10 @@ example PostgreSQL); both default to ``autograder/`` and its SQLite gradebook.
 Exit status: 0 when the command did its job; 2 for a wrong assignment name or a command that
 cannot run (the message says what exists or what to do); ``autograde`` exits 3 when some student
 has no recorded result at all (see the grading guide, "Exit status").
+
+``autograde --cluster tcp://HOST:PORT`` grades each student on a worker of that Dask
+scheduler instead of this machine (``pip install 'tpmlab[cluster]'``; the grading guide's
+"Grading on a cluster"); the gradebook is still written here only.
 
 ``autograde`` runs every student's kernel in a bubblewrap sandbox (see
 ``autograder/SECURITY.md``) and refuses to grade on a machine where it cannot, unless
@@ -109,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="grade without the sandbox: students' code runs with your permissions",
     )
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="grade on the workers of this Dask scheduler (tcp://HOST:PORT) instead of here",
+    )
 
     for name, text in [
         ("feedback", "write per-student HTML feedback"),
@@ -131,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(report.lines()))
     elif args.command == "autograde":
         from tpmlab.grading.autograde import autograde, summary
+        from tpmlab.grading.cluster import ClusterUnavailable
         from tpmlab.grading.sandbox import SandboxUnavailable
 
         if args.unsafe:
@@ -150,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
                 force=args.force,
                 progress=not args.no_progress,
                 sandbox="off" if args.unsafe else "required",
+                cluster=args.cluster,
             )
-        except SandboxUnavailable as exc:
+        except (SandboxUnavailable, ClusterUnavailable) as exc:
             parser.exit(2, f"tpmlab-grade: {exc}\n")
         print(_result_lines(results))
         line, status = summary(results)

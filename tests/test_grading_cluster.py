@@ -1,0 +1,353 @@
+"""Grading on a Dask cluster (``tpmlab-grade autograde A --cluster ADDRESS``) and its faults.
+
+One real ``dask scheduler`` and two ``dask worker`` processes on localhost, started here and
+shared by every test (each test leaves two working workers behind). Each test grades a few
+students of the fixture class (tests/grading_fixtures.py), whose exact scores local grading is
+held to in tests/test_grading_workflow.py.
+
+Holding workers busy: a test that needs the work to go to one particular worker first occupies
+the others with a task that waits on a ``distributed.Event`` (the scheduler runs with
+``worker-saturation`` 1.0, so a busy one-thread worker is given nothing else meanwhile).
+
+A worker without the sandbox is a real ``dask worker`` started with a ``PATH`` on which there is
+no ``bwrap``: the worker's own sandbox check (:func:`tpmlab.grading.sandbox.probe`, which looks
+bubblewrap up on ``PATH``) fails there exactly as on a machine without bubblewrap; nothing in the
+code under test knows about the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.grading_fixtures import ASSIGNMENT, CLASS, make_course, write_submissions
+from tpmlab.grading import autograde as autograde_module
+from tpmlab.grading import sandbox
+from tpmlab.grading.autograde import MARKER, autograde
+from tpmlab.grading.coursedir import Course
+from tpmlab.grading.report import grades_table
+from tpmlab.paths import REPO_ROOT
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
+
+BIN = Path(sys.executable).parent
+CELL_TIMEOUT = 5
+# the holding task (_hold) is this module's: the scheduler and workers import it by its name
+PYTHONPATH = os.pathsep.join([str(REPO_ROOT), str(Path(__file__).parent)])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _hold(name: str) -> None:
+    """A task that keeps its worker busy until the test sets the event ``name``."""
+    from distributed import Event
+
+    Event(name).wait(timeout=600)
+
+
+class LocalCluster:
+    """A scheduler and named workers, each a real process of Dask's own command line."""
+
+    def __init__(self, folder: Path):
+        from distributed import Client
+
+        self.folder = folder
+        self.address = f"tcp://127.0.0.1:{_free_port()}"
+        env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}
+        env["PYTHONPATH"] = PYTHONPATH
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.procs["scheduler"] = self._start(
+            [
+                str(BIN / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                self.address.rsplit(":", 1)[1],
+                "--no-dashboard",
+            ],
+            "scheduler",
+            env,
+        )
+        self.client = Client(self.address, timeout=60, set_as_default=False)
+
+    def _start(self, cmd, name, env):
+        log = open(self.folder / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        return subprocess.Popen(
+            cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+        )
+
+    def workers(self) -> dict[str, str]:
+        """name -> address of the workers the scheduler knows now."""
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        return {w["name"]: address for address, w in info.items()}
+
+    def start_worker(self, name: str, path: str | None = None) -> str:
+        env = {**os.environ, "PYTHONPATH": PYTHONPATH}
+        if path is not None:
+            env["PATH"] = path
+        cmd = [str(BIN / "dask"), "worker", self.address, "--name", name, "--nthreads", "1"]
+        cmd += ["--nworkers", "1", "--no-dashboard", "--host", "127.0.0.1"]
+        self.procs[name] = self._start(cmd, name, env)
+        deadline = time.monotonic() + 120
+        while name not in self.workers():
+            assert time.monotonic() < deadline, f"worker {name} did not join: see {name}.log"
+            time.sleep(0.2)
+        return self.workers()[name]
+
+    def kill_worker(self, name: str, sig=signal.SIGKILL) -> None:
+        proc = self.procs.pop(name)
+        os.killpg(proc.pid, sig)  # the nanny and its worker process
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 60
+        while name in self.workers():
+            assert time.monotonic() < deadline, f"the scheduler still lists {name}"
+            time.sleep(0.2)
+
+    def hold(self, names: list[str]):
+        """Occupy the named workers until the returned event is set."""
+        from distributed import Event
+
+        event = f"hold-{uuid.uuid4().hex[:8]}"
+        workers = self.workers()
+        futures = [
+            self.client.submit(_hold, event, workers=[workers[n]], key=f"{event}-{n}")
+            for n in names
+        ]
+        deadline = time.monotonic() + 60
+        while not all(
+            f.key in self.client.processing(workers=[workers[n]]).get(workers[n], ())
+            for f, n in zip(futures, names, strict=True)
+        ):
+            assert time.monotonic() < deadline, "the holding tasks did not start"
+            time.sleep(0.1)
+        return Event(event, client=self.client), futures
+
+    def close(self) -> None:
+        self.client.close()
+        for proc in self.procs.values():
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    pytest.importorskip("distributed", reason="pip install -e '.[cluster]' (make test does)")
+    reason = sandbox.probe()
+    if reason:
+        pytest.skip(f"needs bubblewrap and root: {reason}")
+    c = LocalCluster(tmp_path_factory.mktemp("dask"))
+    try:
+        c.start_worker("w1")
+        c.start_worker("w2")
+        yield c
+    finally:
+        c.close()
+
+
+def _course(tmp_path: Path, students: list[str]) -> Course:
+    course = Course(make_course(tmp_path))
+    write_submissions(course.root)
+    import shutil
+
+    for folder in (course.root / "submitted").iterdir():
+        if folder.name not in students:
+            shutil.rmtree(folder)
+    return course
+
+
+def _grade(course: Course, address: str):
+    results = autograde(
+        course,
+        ASSIGNMENT,
+        cell_timeout=CELL_TIMEOUT,
+        student_timeout=120,
+        progress=False,
+        sandbox="required",
+        cluster=address,
+    )
+    return {r.student: r for r in results}
+
+
+def _marker(course: Course, student: str) -> dict:
+    return json.loads((course.autograded_dir(student, ASSIGNMENT) / MARKER).read_text())
+
+
+def _in_background(target):
+    box: dict = {}
+
+    def run():
+        try:
+            box["result"] = target()
+        except BaseException as exc:  # re-raised in the test's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def join(timeout=300):
+        thread.join(timeout)
+        assert not thread.is_alive(), "grading did not finish"
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
+
+    return join
+
+
+def _one_row_per_student_and_question(course: Course, students: list[str]) -> None:
+    table = grades_table(course, ASSIGNMENT)
+    counts = table.groupby("student").size().to_dict()
+    assert counts == dict.fromkeys(students, 4), counts  # q1-q3 tests and the memo, once each
+
+
+def test_a_class_graded_on_the_cluster_gets_the_local_scores(cluster, tmp_path):
+    students = ["alice", "carol", "dave", "judy", "pat"]
+    course = _course(tmp_path, students)
+    results = _grade(course, cluster.address)
+    assert sorted(results) == students
+    workers = set(cluster.workers().values())
+    for student in students:
+        _, score, flags = CLASS[student]
+        r = results[student]
+        assert r.score == score and r.max_score == 10, f"{student}: {r}"
+        for flag in flags:
+            assert any(flag in f for f in r.flags), f"{student}: no flag {flag!r} in {r.flags}"
+        marker = _marker(course, student)
+        assert marker["sandboxed"] is True and marker["graded_by"] in workers, marker
+    for honest in ("alice", "carol", "dave"):
+        assert not results[honest].flags, f"{honest} flagged: {results[honest].flags}"
+    table = grades_table(course, ASSIGNMENT).set_index(["student", "question"])["score"]
+    assert table.loc[("dave", "q1-tests")] == 0 and table.loc[("dave", "q3-tests")] == 5
+    _one_row_per_student_and_question(course, students)
+    # the autograded notebook came back whole: pat's leak of the hidden tests is in it
+    assert (
+        "hidden_check_sentinel_7f3a"
+        in (course.autograded_dir("pat", ASSIGNMENT) / "ps1.ipynb").read_text()
+    )
+
+
+def test_a_worker_without_the_sandbox_refuses_and_the_student_is_graded_elsewhere(
+    cluster, tmp_path, capsys
+):
+    course = _course(tmp_path, ["alice"])
+    no_bwrap = cluster.start_worker("no-bwrap", path=str(BIN))  # the venv's programs only
+    event, holding = cluster.hold(["w1", "w2"])  # the only idle worker is the one without bwrap
+    try:
+        join = _in_background(lambda: _grade(course, cluster.address))
+        seen = ""
+        deadline = time.monotonic() + 120
+        while "refused:" not in seen:
+            assert time.monotonic() < deadline, f"no refusal reported: {seen!r}"
+            time.sleep(0.2)
+            seen += capsys.readouterr().err
+        assert no_bwrap in seen and "cannot sandbox" in seen and "bubblewrap" in seen, seen
+        assert not course.autograded_dir("alice", ASSIGNMENT).exists()  # nothing graded yet
+    finally:
+        event.set()
+    results = join()
+    assert results["alice"].status == "graded" and results["alice"].score == 10
+    marker = _marker(course, "alice")
+    assert marker["sandboxed"] is True
+    assert marker["graded_by"] in {cluster.workers()["w1"], cluster.workers()["w2"]}
+    del holding
+    cluster.kill_worker("no-bwrap", signal.SIGTERM)
+
+
+def test_a_worker_that_joins_late_gets_work(cluster, tmp_path):
+    students = ["carol", "dave"]
+    course = _course(tmp_path, students)
+    event, holding = cluster.hold(["w1", "w2"])  # every worker of the cluster is busy
+    try:
+        join = _in_background(lambda: _grade(course, cluster.address))
+        time.sleep(2)  # the students wait on the scheduler: nobody can take them
+        assert not any(course.autograded_dir(s, ASSIGNMENT).exists() for s in students)
+        late = cluster.start_worker("late")
+        results = join()
+    finally:
+        event.set()
+    for student in students:
+        assert results[student].score == CLASS[student][1]
+        assert _marker(course, student)["graded_by"] == late
+    del holding
+    cluster.kill_worker("late", signal.SIGTERM)
+
+
+def test_a_worker_killed_mid_student_is_replaced_and_nothing_is_recorded_twice(
+    cluster, tmp_path, monkeypatch
+):
+    students = ["alice", "frank"]  # frank's loop runs to the 5 s cell limit: a long student
+    course = _course(tmp_path, students)
+    recorded = []
+    record = autograde_module.record_grades
+
+    def counting(course_, assignment, student, *args, **kwargs):
+        recorded.append(student)
+        return record(course_, assignment, student, *args, **kwargs)
+
+    monkeypatch.setattr(autograde_module, "record_grades", counting)
+    join = _in_background(lambda: _grade(course, cluster.address))
+    victim = None
+    deadline = time.monotonic() + 120
+    while victim is None:
+        assert time.monotonic() < deadline, "frank was never given to a worker"
+        for address, keys in cluster.client.processing().items():
+            if any("tpmlab-grade-frank-" in str(k) for k in keys):
+                victim = address
+        time.sleep(0.1)
+    time.sleep(1)  # frank is being graded: his loop alone runs to the 5 s cell limit
+    [name] = [n for n, a in cluster.workers().items() if a == victim]
+    assert any("tpmlab-grade-frank-" in str(k) for k in cluster.client.processing()[victim])
+    cluster.kill_worker(name)
+    results = join()
+    assert results["frank"].status == "graded" and results["frank"].score == CLASS["frank"][1]
+    assert results["alice"].score == 10
+    assert _marker(course, "frank")["graded_by"] not in (victim, "")
+    assert sorted(recorded) == students, recorded  # one gradebook transaction per student
+    _one_row_per_student_and_question(course, students)
+    cluster.start_worker(name)
+
+
+def test_the_coordinator_killed_and_restarted_loses_and_duplicates_nothing(cluster, tmp_path):
+    students = ["alice", "carol", "dave", "erin"]
+    course = _course(tmp_path, students)
+    cmd = [sys.executable, "-m", "tpmlab.grading", "--course", str(course.root), "autograde"]
+    cmd += [ASSIGNMENT, "--cluster", cluster.address, "--cell-timeout", str(CELL_TIMEOUT)]
+    cmd += ["--no-progress"]
+    first = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    done: list[str] = []
+    while not done:
+        assert first.poll() is None, first.communicate()
+        assert time.monotonic() < deadline, "no student was recorded"
+        done = [s for s in students if (course.autograded_dir(s, ASSIGNMENT) / MARKER).exists()]
+        time.sleep(0.05)
+    first.kill()  # SIGKILL: no clean-up of any kind
+    first.wait()
+    done = [s for s in students if (course.autograded_dir(s, ASSIGNMENT) / MARKER).exists()]
+    assert 1 <= len(done) < len(students), done
+    second = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stdout + second.stderr
+    lines = {line.split()[0]: line.split()[1] for line in second.stdout.splitlines()[:-1]}
+    assert lines == {s: ("skipped" if s in done else "graded") for s in students}, second.stdout
+    totals = grades_table(course, ASSIGNMENT).groupby("student")["score"].sum().to_dict()
+    assert totals == {s: CLASS[s][1] for s in students}
+    _one_row_per_student_and_question(course, students)
