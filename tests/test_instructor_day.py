@@ -25,8 +25,9 @@ from nbgrader.api import Gradebook
 from tpmlab.authoring import answer, manual, md, notebook, save
 from tpmlab.authoring import tests as graded_tests
 from tpmlab.grading import notebooks
-from tpmlab.grading.autograde import autograde, summary
+from tpmlab.grading.autograde import autograde
 from tpmlab.grading.coursedir import Course
+from tpmlab.grading.results import summary
 from tpmlab.paths import REPO_ROOT
 
 ASSIGNMENT, SECOND = "ps1", "ps2"

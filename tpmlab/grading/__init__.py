@@ -8,7 +8,9 @@ The instructor's loop (``tpmlab-grade``):
   ``roster`` (the class list), ``zipsafe`` (bounded, safe extraction), ``identity`` (whose work
   an upload is and when it came), ``scan`` (reading the input), ``layout`` (the submitted
   folders and the report) and ``sidecar`` (the ``.collect.json`` record autograde reads).
-- ``autograde``: parallel, idempotent autograding: one worker process a student, results merged.
+- ``autograde``: parallel, idempotent autograding: one worker process a student, results merged;
+  ``results``: a student's result, the progress bar and the closing line; ``workers``: the
+  coordinator's handle on a worker process; ``cluster``: the same grading on a Dask cluster.
 - ``worker``: the worker process that runs nbgrader's autograde for one student at a time.
 - ``gradebook``: one student's grades written into the course gradebook (hand grades kept).
 - ``review``: review flags for a submission (edited test cells, suspicious code, extra files).

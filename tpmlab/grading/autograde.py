@@ -26,54 +26,24 @@ import contextlib
 import hashlib
 import json
 import os
-import queue
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import uuid
 import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from tpmlab.grading.collect import MAX_FILE_BYTES, collect_flags, not_collected_reason
 from tpmlab.grading.coursedir import Course
 from tpmlab.grading.gradebook import hand_graded_answers, record_grades
+from tpmlab.grading.results import StudentResult, progress_bar
 from tpmlab.grading.review import review_submission
+from tpmlab.grading.workers import Worker
 
 MARKER = ".tpmlab-graded.json"
-
-
-@dataclass
-class StudentResult:
-    """What happened to one student's submission."""
-
-    student: str
-    status: str  # "graded", "skipped" (already graded), "failed"
-    score: float = 0.0
-    max_score: float = 0.0  # of the autograded items
-    seconds: float = 0.0
-    hand_max_score: float = 0.0  # the points a person grades, on top of max_score
-    flags: list[str] = field(default_factory=list)
-    reason: str = ""
-    # hand-graded items whose grade and comment were kept (the answer did not change) and those
-    # whose hand grading must be redone (the answer changed, so the old grade was cleared)
-    hand_kept: list[str] = field(default_factory=list)
-    manual_redo: list[str] = field(default_factory=list)
-    # False when nothing at all was written to the gradebook for this student
-    recorded: bool = True
-    # for "skipped": the status of the run that graded it ("graded" or "failed")
-    previous: str = ""
-
-    @property
-    def failed(self) -> bool:
-        """Could not be graded: now, or in the run whose result was kept (an unchanged,
-        skipped submission that failed before has still failed)."""
-        return self.status == "failed" or (self.status == "skipped" and self.previous == "failed")
 
 
 def submission_hash(folder: Path) -> str:
@@ -91,100 +61,6 @@ def _read_marker(folder: Path) -> dict | None:
         return json.loads((folder / MARKER).read_text())
     except (OSError, ValueError):
         return None
-
-
-def _pids_with_token(token: str) -> list[int]:
-    """Processes (the worker and every kernel it started) carrying ``token`` in their
-    environment."""
-    needle = f"TPMLAB_WORKER_TOKEN={token}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if needle in (entry / "environ").read_bytes().split(b"\0"):
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
-class _Worker:
-    """One long-lived ``tpmlab.grading.worker`` process (see that module)."""
-
-    def __init__(
-        self, course: Course, jupyter_path: Path | None = None, env_extra: dict | None = None
-    ):
-        self.token = uuid.uuid4().hex
-        env = {**course.env(), **(env_extra or {})}
-        env["TPMLAB_WORKER_TOKEN"] = self.token
-        env["TPMLAB_COURSE_ROOT"] = str(course.root)
-        self.sandbox_dir = None
-        if jupyter_path is not None:  # sandboxed: the kernelspec, and a short dir for sockets
-            self.sandbox_dir = tempfile.mkdtemp(prefix="tpmlab-sb-")
-            env["TPMLAB_SANDBOX_DIR"] = self.sandbox_dir
-            env["JUPYTER_PATH"] = os.pathsep.join(
-                p for p in [str(jupyter_path), env.get("JUPYTER_PATH", "")] if p
-            )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tpmlab.grading.worker"],
-            cwd=course.root,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
-        self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        assert self.proc.stdout is not None  # opened with stdout=PIPE
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def run(self, job: dict, timeout: float) -> tuple[dict, bool]:
-        """Send one job; return (answer, timed_out). A dead or stuck worker is killed."""
-        assert self.proc.stdin is not None  # opened with stdin=PIPE
-        try:
-            self.proc.stdin.write(json.dumps(job) + "\n")
-            self.proc.stdin.flush()
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            self.kill()
-            return {"ok": False, "log": "time limit"}, True
-        except OSError:
-            line = None
-        if line is None:
-            self.kill()
-            return {"ok": False, "log": "the grading worker died"}, False
-        return json.loads(line), False
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        """Kill the worker and every process it started (kernels included)."""
-        from tpmlab.grading.sandbox import kill_all
-
-        kill_all(lambda: _pids_with_token(self.token), rounds=3, pause=0.05)
-        with contextlib.suppress(Exception):
-            self.proc.wait(timeout=5)
-        if self.sandbox_dir:
-            from tpmlab.grading.sandbox import release_mounts
-
-            release_mounts(self.sandbox_dir)  # socket tmpfs of launchers killed above
-            shutil.rmtree(self.sandbox_dir, ignore_errors=True)
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None  # opened with stdin=PIPE
-        with contextlib.suppress(OSError):
-            self.proc.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=10)
-        self.kill()  # nothing a submission started may outlive its grading
 
 
 def autograde(
@@ -314,14 +190,14 @@ def autograde(
         for name in course.source_notebooks(assignment):
             load_key(course.source_dir(assignment) / name)
     work = Path(tempfile.mkdtemp(prefix="tpmlab-grade-", dir=course.root))
-    started_workers: list[_Worker] = []
+    started_workers: list[Worker] = []
     try:
         snapshot = work / "gradebook.db"
         course.export_sqlite_snapshot(snapshot, assignment, pending)
         if cluster and pending:
             from tpmlab.grading.cluster import grade_on_cluster
 
-            bar = _progress(len(pending), progress)
+            bar = progress_bar(len(pending), progress)
             for outcome in grade_on_cluster(
                 cluster,
                 course,
@@ -353,7 +229,7 @@ def autograde(
         def job(student: str):
             worker = getattr(local, "worker", None)
             if worker is None or not worker.alive:
-                worker = local.worker = _Worker(course, jupyter_path)
+                worker = local.worker = Worker(course, jupyter_path)
                 with lock:
                     started_workers.append(worker)
             private_db = work / f"{student}.db"
@@ -379,7 +255,7 @@ def autograde(
             return student, private_db, out_root, code, answer.get("log", ""), timed_out, seconds
 
         if pending:
-            bar = _progress(len(pending), progress)
+            bar = progress_bar(len(pending), progress)
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 futures = [pool.submit(job, s) for s in pending]
                 for future in as_completed(futures):
@@ -583,44 +459,3 @@ def _explain(log: str) -> str:
         # "nbgrader.converters.base.NbGraderException: No notebooks found" -> the message
         return re.sub(r"^[\w.]*NbGraderException:\s*", "", errors[-1])[:300]
     return (useful or lines or ["no details"])[-1][:300]
-
-
-def summary(results: list[StudentResult]) -> tuple[str, int]:
-    """The closing line of an autograde run and the exit status ``tpmlab-grade autograde``
-    returns (documented in the grading guide):
-
-    - 0: every student has a recorded result (a broken, hostile or refused submission is
-      recorded as 0 with its reason and counts as failed: that is a result, not a failed run);
-    - 3: some student has no recorded result at all (named, for example, with ``--student``
-      but without a submission, or grading itself broke before the gradebook was written).
-    """
-    graded = sum(r.status == "graded" for r in results)
-    unchanged = sum(r.status == "skipped" and not r.failed for r in results)
-    failed = sum(r.failed and r.recorded for r in results)
-    not_graded = sum(not r.recorded for r in results)
-    line = (
-        f"{len(results)} submissions: {graded} graded, {unchanged} unchanged, {failed} failed "
-        f"(recorded as 0 with a reason), {not_graded} not graded"
-    )
-    redo = [r for r in results if r.manual_redo and r.status != "skipped"]
-    if redo:
-        line += "\nhand grading to redo (the answer changed since it was graded): " + "; ".join(
-            f"{r.student} ({', '.join(r.manual_redo)})" for r in redo
-        )
-    return line, (3 if not_graded else 0)
-
-
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def close(self):
-        pass
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled or total == 0:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="student", desc="autograding", file=sys.stderr)

@@ -139,8 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         report = collect(course, args.assignment, args.source, _roster(args.roster))
         print("\n".join(report.lines()))
     elif args.command == "autograde":
-        from tpmlab.grading.autograde import autograde, summary
+        from tpmlab.grading.autograde import autograde
         from tpmlab.grading.cluster import ClusterUnavailable
+        from tpmlab.grading.results import summary
         from tpmlab.grading.sandbox import SandboxUnavailable
 
         if args.unsafe:

@@ -3,7 +3,7 @@
 The coordinator (the machine running ``tpmlab-grade``, :func:`grade_on_cluster`) submits one task
 per student to the Dask scheduler at ``ADDRESS``. The task, :func:`grade_student`, runs on one of
 the cluster's workers and grades that student exactly as a local worker does: it starts the same
-long-lived grading process (:class:`tpmlab.grading.autograde._Worker`, which runs
+long-lived grading process (:class:`tpmlab.grading.workers.Worker`, which runs
 :mod:`tpmlab.grading.worker`, nbgrader's autograde converter with the course's
 ``nbgrader_config.py``), with the student's kernel in the bubblewrap sandbox, against the answer
 keys the coordinator built, under the same per-cell and per-student time limits. It returns the
@@ -106,8 +106,8 @@ def _grading_process(sandboxed: bool):
     """The long-lived grading process of this thread (started again if it died or was killed
     at a time limit), exactly as :func:`tpmlab.grading.autograde.autograde` keeps one per
     local thread."""
-    from tpmlab.grading.autograde import _Worker
     from tpmlab.grading.coursedir import Course
+    from tpmlab.grading.workers import Worker
 
     workers = _local.__dict__.setdefault("workers", {})
     worker = workers.get(sandboxed)
@@ -120,7 +120,7 @@ def _grading_process(sandboxed: bool):
 
         jupyter_path = base / "jupyter"
         sb.install_kernelspec(jupyter_path)
-    worker = _Worker(Course(base), jupyter_path, {"TPMLAB_ANSWER_KEYS": str(base / "keys")})
+    worker = Worker(Course(base), jupyter_path, {"TPMLAB_ANSWER_KEYS": str(base / "keys")})
     workers[sandboxed] = worker
     atexit.register(worker.close)  # a worker that stops takes its grading process with it
     return worker
@@ -275,7 +275,7 @@ def _payload(course, assignment: str, snapshot: Path, settings: dict) -> dict:
 
 
 def _not_graded(student: str, reason: str):
-    from tpmlab.grading.autograde import StudentResult
+    from tpmlab.grading.results import StudentResult
 
     return StudentResult(student, "failed", flags=["not graded"], reason=reason, recorded=False)
 
@@ -297,7 +297,7 @@ def grade_on_cluster(
     """Grade ``students`` on the cluster at ``address``; yields, as each finishes, either the
     keyword arguments of :func:`tpmlab.grading.autograde._finish` (the worker's outputs written
     under ``work``, as a local worker leaves them) or, for a student no worker could grade, a
-    :class:`~tpmlab.grading.autograde.StudentResult` with nothing recorded. ``log`` receives
+    :class:`~tpmlab.grading.results.StudentResult` with nothing recorded. ``log`` receives
     one line per event worth telling the instructor (default: standard error)."""
     from distributed import as_completed
 

@@ -115,11 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         "--root", type=Path, default=REPO_ROOT / "build" / "grade-demo", help="where to build it"
     )
     args = parser.parse_args(argv)
-    from tpmlab.grading.autograde import autograde, summary
+    from tpmlab.grading.autograde import autograde
     from tpmlab.grading.class_report import class_report, hand_grading
     from tpmlab.grading.cli import _score_text
     from tpmlab.grading.feedback import generate_feedback
     from tpmlab.grading.report import export
+    from tpmlab.grading.results import summary
 
     course = make_course(args.root, args.assignment)
     kinds = make_class(course, args.assignment, args.students)
