@@ -170,3 +170,21 @@ def test_warehouse_is_copied_from_the_cache_and_rebuilt_when_the_source_changes(
     finally:
         (tmp_path / "cache" / "dbt").chmod(0o700)
     assert len(list((tmp_path / "cache" / "dbt").glob("*.duckdb"))) == 1
+
+
+def test_dbt_is_imported_without_building_the_iri_grammar():
+    """In a fresh interpreter, loading dbt leaves rfc3987_syntax unimported (its grammar took a
+    third of dbt's import) and jsonschema without its "iri" check, every other format kept."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from tpmlab.pipelines import dbt\n"
+        "dbt._dbt_runner()\n"
+        "import jsonschema\n"
+        "checks = jsonschema.FormatChecker().checkers\n"
+        "print(sys.modules['rfc3987_syntax'] is None, 'iri' in checks, 'date' in checks)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False", "True"], out.stdout + out.stderr
