@@ -77,7 +77,9 @@ TYPED := tpmlab/grading tpmlab/scoring.py
 typecheck: $(STAMP)
 	$(BIN)/mypy $(TYPED)
 
-PYTEST := TPMLAB_STRICT_TRY_IT=1 $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --durations=15
+# --dist loadgroup: each test file stays on one worker (tests/conftest.py puts it in a group of its
+# own), except the long cases of the files in its SPREAD_BY_CASE, which spread one by one.
+PYTEST := TPMLAB_STRICT_TRY_IT=1 $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --durations=15
 
 test: $(STAMP) lint typecheck $(DATA)
 	$(PYTEST) $(PYTEST_ARGS) tests course exercises --nbval-lax
