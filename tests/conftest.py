@@ -71,6 +71,19 @@ def orbit_engine(orbit_db):
 
 
 @pytest.fixture(scope="session")
+def raw(orbit_engine):
+    """June's raw rows (``raw_events``) with the event time parsed to UTC by pandas (not by
+    SQLite or DuckDB) in ``utc`` and the delivery lag in seconds in ``lag_s``: the independent
+    reading the module 6 lessons' numbers are checked against."""
+    import pandas as pd
+
+    df = pd.read_sql("SELECT * FROM raw_events", orbit_engine)
+    df["utc"] = pd.to_datetime(df["event_time"], utc=True, format="ISO8601").dt.tz_localize(None)
+    df["lag_s"] = (pd.to_datetime(df["received_at"]) - df["utc"]).dt.total_seconds()
+    return df
+
+
+@pytest.fixture(scope="session")
 def orbit_manifest(orbit_db) -> dict:
     """The manifest (planted truth) of the default Orbit database."""
     import json

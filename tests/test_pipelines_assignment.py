@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pytest
 
+from tpmlab.data.schema import EVENT_NAMES
 from tpmlab.grading import notebooks as nbs
 from tpmlab.paths import REPO_ROOT
 
@@ -25,10 +26,7 @@ TIMEOUT = 900
 
 pytestmark = pytest.mark.slow
 
-NAMES = (
-    "signup, onboarding_complete, project_created, task_created, task_completed, "
-    "comment_added, invite_sent, invite_accepted, upgrade, downgrade"
-)
+NAMES = ", ".join(EVENT_NAMES)
 
 
 def sql(name: str, query: str) -> str:

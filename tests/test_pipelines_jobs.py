@@ -9,6 +9,7 @@ import contextlib
 import pytest
 
 from tpmlab import data
+from tpmlab.data.schema import EVENT_NAMES
 from tpmlab.errors import CheckFailed
 from tpmlab.pipelines import jobs
 from tpmlab.pipelines.answers import event_id_summary, single_count
@@ -181,8 +182,7 @@ def test_edge_cases_dataset_holds_what_orbit_never_has():
     local = "substr(event_time, -6, 1) IN ('+', '-') AND substr(event_time, -5) <> '00:00'"
     assert count(local) == 5 != count("platform = 'ios'") == 6
     assert count("event_time GLOB '*[+-][0-9][0-9]:[0-9][0-9]'") == 6  # +00:00 counted
-    names = "'signup', 'project_created', 'task_created', 'task_completed', 'comment_added', "
-    names += "'invite_sent', 'invite_accepted', 'onboarding_complete', 'upgrade', 'downgrade'"
+    names = ", ".join(f"'{n}'" for n in EVENT_NAMES)
     assert count(f"event_name NOT IN ({names})") == 3
     assert count("event_name GLOB '*[A-Z]*' OR event_name LIKE '%-%'") == 2
     first = (

@@ -15,31 +15,12 @@ import pandas as pd
 import pytest
 from test_pipelines_lessons import run_lesson
 
+from tpmlab.data.schema import EVENT_NAMES
 from tpmlab.paths import REPO_ROOT
 
 L62 = REPO_ROOT / "course" / "06-data-pipelines" / "02-data-tests-and-contracts.ipynb"
-ACCEPTED = [
-    "signup",
-    "onboarding_complete",
-    "project_created",
-    "task_created",
-    "task_completed",
-    "comment_added",
-    "invite_sent",
-    "invite_accepted",
-    "upgrade",
-    "downgrade",
-]
+ACCEPTED = list(EVENT_NAMES)
 HOUR = 3600.0
-
-
-@pytest.fixture(scope="module")
-def raw(orbit_engine) -> pd.DataFrame:
-    """June's raw rows with event time parsed to UTC by pandas (not by SQLite or DuckDB)."""
-    df = pd.read_sql("SELECT * FROM raw_events", orbit_engine)
-    df["utc"] = pd.to_datetime(df["event_time"], utc=True, format="ISO8601").dt.tz_localize(None)
-    df["lag_s"] = (pd.to_datetime(df["received_at"]) - df["utc"]).dt.total_seconds()
-    return df
 
 
 def volume_failures(raw: pd.DataFrame) -> list[tuple[str, str, int, int]]:

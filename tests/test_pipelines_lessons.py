@@ -66,15 +66,6 @@ def test_plot_late_share_draws_each_platform_until_no_row_is_later():
 
 
 @pytest.fixture(scope="module")
-def raw(orbit_engine) -> pd.DataFrame:
-    """June's raw rows with event time parsed to UTC by pandas (not by SQLite) and the lag."""
-    df = pd.read_sql("SELECT * FROM raw_events", orbit_engine)
-    df["utc"] = pd.to_datetime(df["event_time"], utc=True, format="ISO8601").dt.tz_localize(None)
-    df["lag_s"] = (pd.to_datetime(df["received_at"]) - df["utc"]).dt.total_seconds()
-    return df
-
-
-@pytest.fixture(scope="module")
 def lags(orbit_engine) -> pd.DataFrame:
     return eventtime.event_lags(orbit_engine)
 
