@@ -282,6 +282,12 @@ MESSAGES = [
     (1, "q3", "0 late rows"),
     (2, "q4", "COUNT(user_id) skips NULLs"),
     (3, "q8", "only warns"),
+    # caught by the public check on one case of edge_cases_engine() (or, for Q10, on Orbit)
+    (2, "q1", "stored three times"),
+    (3, "q2", "three ids"),
+    (3, "q3", "exactly 48 hours"),
+    (3, "q6", "+00:00 is UTC"),
+    (3, "q10", "121 was received first"),
 ]
 
 
