@@ -24,7 +24,10 @@ most 30%, and 0 after 2025-07-08 12:00 UTC.
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timedelta
+import json
+import os
+import zipfile
+from datetime import UTC, datetime, timedelta
 
 import nbformat
 import pytest
@@ -35,7 +38,7 @@ from tpmlab.errors import TPMLabError
 from tpmlab.grading.autograde import autograde
 from tpmlab.grading.class_report import render
 from tpmlab.grading.cli import main
-from tpmlab.grading.collect import read_roster
+from tpmlab.grading.collect import collect, read_roster
 from tpmlab.grading.coursedir import Course
 from tpmlab.grading.late import LatePolicy, judge, lateness, load_policy, parse_date
 from tpmlab.grading.lms import export_lms
@@ -78,15 +81,32 @@ def graded(tmp_path_factory):
     with (course.root / "nbgrader_config.py").open("a") as f:
         f.write(POLICY)
     for student, (answers, collected) in CLASS.items():
+        if student == "carol":
+            continue
         folder = course.submitted_dir(student, ASSIGNMENT)
         folder.mkdir(parents=True)
-        nb = student_notebook(answers)
-        if student == "carol":
-            # carol writes that she handed in on time: it must not count
-            nb.metadata["submitted_at"] = "2025-07-01 09:00:00 UTC"
-            nb.cells.insert(0, nbformat.v4.new_markdown_cell("Handed in 2025-07-01 09:00 UTC."))
-        nbformat.write(nb, str(folder / NOTEBOOK))
-        (folder / "timestamp.txt").write_text(collected)
+        nbformat.write(student_notebook(answers), str(folder / NOTEBOOK))
+        (folder / "timestamp.txt").write_text(collected)  # as collect or the exchange writes it
+    # carol hands in through collect a zip that says she was on time three ways (the notebook's
+    # metadata and text, a timestamp.txt of her own, the manifest's date); the upload's time
+    # (the zip's modification time, as an LMS download keeps it) says 25 hours late
+    nb = student_notebook(CLASS["carol"][0])
+    nb.metadata["submitted_at"] = "2025-07-01 09:00:00 UTC"
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("Handed in 2025-07-01 09:00 UTC."))
+    uploads = root / "uploads"
+    uploads.mkdir()
+    upload = uploads / f"carol--{ASSIGNMENT}.zip"
+    with zipfile.ZipFile(upload, "w") as zf:
+        zf.writestr(f"{ASSIGNMENT}/{NOTEBOOK}", nbformat.writes(nb))
+        zf.writestr(f"{ASSIGNMENT}/timestamp.txt", "2025-07-01 09:00:00.000000 UTC")
+        manifest = {"student": "carol", "assignment": ASSIGNMENT}
+        zf.writestr(
+            f"{ASSIGNMENT}/tpmlab-handin.json",
+            json.dumps({**manifest, "handed_in_at": "2025-07-01T09:00:00+00:00"}),
+        )
+    when = datetime(2025, 7, 2, 13, 0, tzinfo=UTC).timestamp()
+    os.utime(upload, (when, when))
+    collect(course, ASSIGNMENT, uploads, None)
     # sandboxed where bubblewrap runs (CI), else unsandboxed with a warning
     results = autograde(
         course, ASSIGNMENT, workers=2, cell_timeout=5, student_timeout=90, progress=False
@@ -232,9 +252,11 @@ def test_lateness_is_the_collected_time_never_the_students(graded):
     course, _ = graded
     late = lateness(course, ASSIGNMENT)
     carol = late["carol"]
-    # her notebook says 09:00 on the day; the collected time says 25 hours late
-    nb = nbformat.read(str(course.submitted_dir("carol", ASSIGNMENT) / NOTEBOOK), as_version=4)
+    # her notebook says 09:00 on the day; collect kept it, and wrote the upload's time
+    folder = course.submitted_dir("carol", ASSIGNMENT)
+    nb = nbformat.read(str(folder / NOTEBOOK), as_version=4)
     assert nb.metadata["submitted_at"].startswith("2025-07-01 09:00")
+    assert (folder / "timestamp.txt").read_text().startswith("2025-07-02 13:00:00")
     assert carol.submitted == datetime(2025, 7, 2, 13, 0) and carol.source == "gradebook"
     assert (carol.days_late, carol.penalty_percent, carol.apply(5.0)) == (2, 20.0, 4.0)
     # autograde wrote the configured deadline into the gradebook for the formgrader
