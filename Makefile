@@ -24,6 +24,7 @@ help:
 	@echo "make test        set up (first time), lint, type-check and run the whole test suite"
 	@echo "make test-fast   the author's loop: lint, type-check and the tests that need no service"
 	@echo "make nbdime      show notebook diffs cell by cell in git (nbdime, this clone only)"
+	@echo "make lock        refresh the locked versions in requirements/ after editing pyproject.toml"
 	@echo "make data        build Orbit's dataset (datasets/orbit.sqlite)"
 	@echo "make release     regenerate the student versions in autograder/release/"
 	@echo "make bench       run the benchmarks (bench-data, bench-grading)"
@@ -31,16 +32,38 @@ help:
 
 venv: $(STAMP)
 
-$(RUNTIME_STAMP): pyproject.toml
+# The exact versions CI tested: learners (make lab, Binder's postBuild) install the runtime lock,
+# authors and CI (make test) the test lock, which is the runtime lock plus every extra of
+# pyproject.toml (the test tools and Dask). The course package itself goes in with --no-deps, so
+# nothing outside the lock is installed. tests/test_lock.py fails when a lock and pyproject.toml
+# disagree; `make lock` refreshes both.
+LOCK_RUNTIME := requirements/lock-runtime.txt
+LOCK_TEST    := requirements/lock-test.txt
+
+$(RUNTIME_STAMP): pyproject.toml $(LOCK_RUNTIME)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
 	  echo "Could not create a virtual environment. On Debian/Ubuntu run: sudo apt-get install python3-venv"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -r $(LOCK_RUNTIME)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(RUNTIME_STAMP)
 
-$(STAMP): $(RUNTIME_STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[test,cluster]"
+$(STAMP): $(RUNTIME_STAMP) $(LOCK_TEST)
+	$(BIN)/python -m pip install --quiet -r $(LOCK_TEST)
 	@touch $(STAMP)
+
+# One command after editing pyproject.toml: uv (https://docs.astral.sh/uv/; `pip install uv`)
+# re-resolves both locks for Linux, macOS and Windows and Python 3.11 (Binder's), keeping every
+# version already locked that pyproject.toml still allows. To move everything to the newest
+# releases: delete requirements/lock-*.txt, then `make lock`, then `make test`.
+UV ?= uv
+LOCK_FLAGS := --universal --python-version 3.11 --quiet
+
+.PHONY: lock
+lock:
+	@command -v $(UV) >/dev/null 2>&1 || { echo "make lock needs uv: pip install uv (https://docs.astral.sh/uv/)"; exit 1; }
+	$(UV) pip compile pyproject.toml $(LOCK_FLAGS) -o $(LOCK_RUNTIME)
+	$(UV) pip compile pyproject.toml $(LOCK_FLAGS) --all-extras -c $(LOCK_RUNTIME) -o $(LOCK_TEST)
 
 data: $(DATA)
 

@@ -84,3 +84,20 @@ c.HTMLExporter.filters = {"clean_html": "tpmlab.grading.sanitize.sanitize_html"}
 c.OverwriteCells.add_missing_cells = True
 # A cell past its time limit is interrupted and recorded as an error; the notebook goes on.
 c.Execute.interrupt_on_timeout = True
+
+# Deadlines and the late policy (tpmlab.grading.late; grading guide, "Deadlines and late
+# submissions"). A deadline per assignment ('YYYY-MM-DD HH:MM:SS ZONE'; an assignment without
+# one uses the gradebook's due date, if any), a penalty in % of the score per day late (a started
+# day counts whole) up to a cap, and a date after which a submission scores 0. Lateness is
+# measured from the time a submission was collected (timestamp.txt, the gradebook), never a time
+# written in the notebook. The penalty is applied by `tpmlab-grade export` (every format) and
+# shown in the class report; the gradebook keeps the scores before it. nbgrader's own late
+# penalty stays off (AssignLatePenalties computes no penalty), so nothing is taken off twice.
+c.LatePolicy.deadlines = {
+    # "01-sql-analytics": "2026-02-06 23:59:00 Europe/London",
+}
+c.LatePolicy.penalty_per_day = 10.0
+c.LatePolicy.max_penalty = 50.0
+c.LatePolicy.zero_after = {
+    # "01-sql-analytics": "2026-02-13 23:59:00 Europe/London",
+}

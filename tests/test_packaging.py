@@ -1,13 +1,15 @@
-"""The package installs what the course needs, and environment.yml (Binder) matches pyproject."""
+"""The package installs what the course needs, and each of its modules says its job.
+
+That Binder, `make lab` and `make test` install the locked versions of pyproject.toml's
+requirements is tests/test_lock.py's.
+"""
 
 from __future__ import annotations
 
 import importlib
 import tomllib
 
-import yaml
 from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
 
 from tpmlab.paths import REPO_ROOT
 
@@ -19,29 +21,6 @@ def _pyproject():
 def _normalise(requirement: str) -> tuple[str, str]:
     req = Requirement(requirement)
     return req.name.lower().replace("_", "-"), str(req.specifier)
-
-
-def test_environment_yml_matches_pyproject():
-    project = _pyproject()["project"]
-    env = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
-    pip_lists = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
-    assert len(pip_lists) == 1, "environment.yml needs exactly one pip: section"
-    in_env = dict(_normalise(r) for r in pip_lists[0])
-    in_pyproject = dict(_normalise(r) for r in project["dependencies"])
-    missing = sorted(set(in_pyproject) - set(in_env))
-    extra = sorted(set(in_env) - set(in_pyproject))
-    differ = sorted(n for n in set(in_env) & set(in_pyproject) if in_env[n] != in_pyproject[n])
-    assert not (missing or extra or differ), (
-        "environment.yml and pyproject.toml disagree: "
-        f"missing in environment.yml {missing}, extra {extra}, different versions {differ}. "
-        "Edit both so Binder installs what pip installs."
-    )
-    pythons = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python")]
-    assert pythons, "environment.yml must pin a python version"
-    version = pythons[0].split("=")[-1]
-    assert version in SpecifierSet(project["requires-python"]), (
-        f"environment.yml asks for python {version}, pyproject requires {project['requires-python']}"
-    )
 
 
 def test_every_runtime_dependency_imports():

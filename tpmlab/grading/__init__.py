@@ -17,6 +17,9 @@ The instructor's loop (``tpmlab-grade``):
 - ``feedback``: what per-student feedback may show, and ``nbgrader generate_feedback``.
 - ``markscheme``: graders' mark schemes under hand-graded answers, never in feedback.
 - ``report``: the gradebook as tables, and the CSV exports.
+- ``lms``: grade files an LMS imports (Canvas's gradebook CSV, Moodle's CSV grade import), with
+  a roster mapping course ids to LMS ids; ``late``: deadlines and the late policy of the course
+  configuration, lateness measured from the collected time.
 - ``class_report``: the HTML class report an instructor opens after grading; ``class_tables``:
   the tables it shows (scores, questions, failure messages, hand-grading progress).
 - ``questions``: readable question names and their natural order.

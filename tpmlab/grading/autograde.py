@@ -39,6 +39,7 @@ from pathlib import Path
 from tpmlab.grading.collect import MAX_FILE_BYTES, collect_flags, not_collected_reason
 from tpmlab.grading.coursedir import Course
 from tpmlab.grading.gradebook import hand_graded_answers, record_grades
+from tpmlab.grading.late import record_deadline
 from tpmlab.grading.results import StudentResult, progress_bar
 from tpmlab.grading.review import review_submission
 from tpmlab.grading.workers import Worker
@@ -109,6 +110,7 @@ def autograde(
         sandboxed = not reason
     job_limits = {**(limits or {}), "cpu": int((limits or {}).get("cpu", student_timeout))}
     course.ensure_assignment(assignment)
+    record_deadline(course, assignment)  # the configured deadline, for the formgrader too
     submitted = course.submitted_students(assignment)
     todo = sorted(students) if students else submitted
     results: list[StudentResult] = []

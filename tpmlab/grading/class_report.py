@@ -13,7 +13,8 @@ from the network) that reads well in a browser and prints cleanly. Sections:
   named by its type only, so hidden test code never appears);
 - **Hand grading**: per hand-graded question, answers graded and waiting, who waits, and whose
   grade was cleared because a resubmission changed the answer;
-- **Late submissions**, and the failed, missing and flagged submissions (**Flagged for review**),
+- **Late submissions** under the course's late policy (collected time, deadline, days late,
+  penalty and the points after it), and the failed, missing and flagged submissions (**Flagged for review**),
   with reasons;
 - **All students**, and **Progress across assignments** once several are graded.
 
@@ -44,6 +45,7 @@ from tpmlab.grading.class_tables import (
     student_table,
 )
 from tpmlab.grading.coursedir import Course
+from tpmlab.grading.late import describe, load_policy
 from tpmlab.grading.questions import natural_key, readable_id
 
 __all__ = [
@@ -159,6 +161,12 @@ def _table(headers: list[tuple[str, str]], rows: list[list[str]]) -> str:
         for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>"
+
+
+def _penalty(percent: float, zeroed: bool) -> str:
+    if zeroed:
+        return "0 (after the cut-off)"
+    return f"-{percent:g}%" if percent else "none"
 
 
 def _duration(seconds: float) -> str:
@@ -329,22 +337,41 @@ def render(course: Course, assignment: str) -> str:
         )
 
     parts.append('<h2 id="late">Late submissions</h2>')
+    parts.append(
+        f"<p>Late policy: {e(describe(load_policy(course), assignment))}. Lateness is measured from "
+        "when each submission was collected (never a time written in the notebook); the "
+        "penalty applies to the total score on export (<code>tpmlab-grade export</code>), the "
+        "scores here are before it.</p>"
+    )
     if len(late):
         lateness = late_submissions(course, assignment)
         rows = []
         for row in late.itertuples():
             info = lateness.get(row.student, {})
+            total = row.auto_score + row.hand_score
+            after = 0.0 if info.get("zeroed") else total * (1 - row.late_penalty / 100)
             rows.append(
                 [
                     e(row.student),
                     e(f"{info.get('timestamp'):%Y-%m-%d %H:%M}" if info.get("timestamp") else ""),
                     e(f"{info.get('duedate'):%Y-%m-%d %H:%M}" if info.get("duedate") else ""),
                     e(_duration(row.late_seconds)),
+                    e(str(row.late_days)),
+                    e(_penalty(row.late_penalty, bool(info.get("zeroed")))),
+                    e(f"{_num(total, 2)} → {_num(after, 2)}"),
                 ]
             )
         parts.append(
             _table(
-                [("Student", ""), ("Submitted (UTC)", ""), ("Due (UTC)", ""), ("Late by", "num")],
+                [
+                    ("Student", ""),
+                    ("Submitted (UTC)", ""),
+                    ("Due (UTC)", ""),
+                    ("Late by", "num"),
+                    ("Days late", "num"),
+                    ("Penalty", "num"),
+                    ("Points after penalty", "num"),
+                ],
                 rows,
             )
         )
@@ -383,7 +410,11 @@ def render(course: Course, assignment: str) -> str:
                 e(f"{_num(r.auto_score, 2)} / {_num(r.auto_max, 0)}"),
                 e("–" if r.percent is None or pd.isna(r.percent) else f"{r.percent:.1f}%"),
                 e(hand),
-                e(_duration(r.late_seconds) if r.late_seconds else ""),
+                e(
+                    f"{_duration(r.late_seconds)}, {_penalty(r.late_penalty, False)}"
+                    if r.late_seconds
+                    else ""
+                ),
                 e("; ".join(r.flags)),
             ]
         )
@@ -395,7 +426,7 @@ def render(course: Course, assignment: str) -> str:
                 ("Autograded", "num"),
                 ("% of autograded", "num"),
                 ("Hand-graded", "num"),
-                ("Late", "num"),
+                ("Late (penalty)", "num"),
                 ("Flags", "msg"),
             ],
             rows,

@@ -25,24 +25,28 @@ def graded_assignments(course: Course) -> list[str]:
 
 
 def late_submissions(course: Course, assignment: str) -> dict[str, dict]:
-    """student -> submission time, due date and seconds late, for late submissions."""
+    """student -> collected time, deadline, seconds and days late and the penalty in percent,
+    for late submissions, under the course's late policy (:mod:`tpmlab.grading.late`)."""
+    from tpmlab.grading.late import lateness
+
     out = {}
-    with Gradebook(course.db_url, course.course_id) as gb:
-        for sub in gb.assignment_submissions(assignment):
-            seconds = sub.total_seconds_late
-            if seconds and seconds > 0:
-                out[sub.student_id] = {
-                    "timestamp": sub.timestamp,
-                    "duedate": sub.duedate,
-                    "seconds": seconds,
-                }
+    for student, info in lateness(course, assignment).items():
+        if info.seconds_late > 0 or info.zeroed:
+            out[student] = {
+                "timestamp": info.submitted,
+                "duedate": info.deadline,
+                "seconds": info.seconds_late,
+                "days": info.days_late,
+                "penalty": info.penalty_percent,
+                "zeroed": info.zeroed,
+            }
     return out
 
 
 def student_table(course: Course, assignment: str) -> pd.DataFrame:
     """One row per student: status, autograded score and maximum (the percentage divides by
     the autograded maximum only), hand-graded score, maximum and answers waiting, flags,
-    reason, lateness."""
+    reason, lateness (seconds and days late, the late policy's penalty in percent)."""
     from tpmlab.grading.report import grades_table, review_log
 
     table = grades_table(course, assignment)
@@ -75,6 +79,8 @@ def student_table(course: Course, assignment: str) -> pd.DataFrame:
                 "flags": list(entry.get("flags", [])),
                 "reason": entry.get("reason", ""),
                 "late_seconds": late.get(student, {}).get("seconds", 0.0),
+                "late_days": late.get(student, {}).get("days", 0),
+                "late_penalty": late.get(student, {}).get("penalty", 0.0),
             }
         )
     # students the last run tried but could not record (no submission at all)
@@ -93,6 +99,8 @@ def student_table(course: Course, assignment: str) -> pd.DataFrame:
                     "flags": list(entry.get("flags", [])),
                     "reason": entry.get("reason", ""),
                     "late_seconds": 0.0,
+                    "late_days": 0,
+                    "late_penalty": 0.0,
                 }
             )
     frame = pd.DataFrame(rows)

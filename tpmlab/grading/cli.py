@@ -7,6 +7,7 @@ A thin layer over nbgrader for the whole loop::
                                             [--unsafe] [--cluster tcp://HOST:PORT]
     tpmlab-grade feedback 01-sql-analytics
     tpmlab-grade export 01-sql-analytics        # CSVs in autograder/exports/
+    tpmlab-grade export 01-sql-analytics --format canvas|moodle --roster roster.csv
     tpmlab-grade report 01-sql-analytics        # HTML class report in autograder/reports/
 
 ``--course DIR`` selects another nbgrader course folder, ``--db URL`` another gradebook (for
@@ -14,7 +15,8 @@ example PostgreSQL); both default to ``autograder/`` and its SQLite gradebook.
 
 Exit status: 0 when the command did its job; 2 for a wrong assignment name or a command that
 cannot run (the message says what exists or what to do); ``autograde`` exits 3 when some student
-has no recorded result at all (see the grading guide, "Exit status").
+has no recorded result at all (see the grading guide, "Exit status"); ``export`` exits 1 when it
+wrote the LMS file but had to leave out graded students the roster does not map (it names them).
 
 ``autograde --cluster tcp://HOST:PORT`` grades each student on a worker of that Dask
 scheduler instead of this machine (``pip install 'tpmlab[cluster]'``; the grading guide's
@@ -121,17 +123,44 @@ def main(argv: list[str] | None = None) -> int:
 
     for name, text in [
         ("feedback", "write per-student HTML feedback"),
-        ("export", "write grade CSVs"),
+        ("export", "write grade CSVs, or the grade import file of Canvas or Moodle"),
         ("report", "write the class report"),
     ]:
         p = sub.add_parser(name, help=text)
         p.add_argument("assignment")
+    p = sub.choices["export"]
+    p.add_argument(
+        "--format",
+        choices=["csv", "canvas", "moodle"],
+        default="csv",
+        help="csv: the course's grade CSVs; canvas: Canvas's gradebook import CSV; moodle: "
+        "Moodle's CSV grade import (grades after the late policy in every format)",
+    )
+    p.add_argument(
+        "--roster",
+        help="CSV mapping course ids to the LMS's: id,first_name,last_name,email,lms_id and "
+        "sis_user_id,sis_login_id,section (Canvas) or username,idnumber (Moodle); default: the "
+        "students in the gradebook",
+    )
+    p.add_argument(
+        "--lms-column",
+        help="the LMS's grade column: Canvas 'Name (assignment id)' of an existing assignment, "
+        "Moodle the grade item's name (default: the assignment's name)",
+    )
 
     args = parser.parse_args(argv)
     course = Course(args.course, args.db)
 
     if args.command in ("autograde", "feedback", "export", "report"):
         _check_assignment(parser, course, args.assignment, graded=args.command != "autograde")
+    if args.command in ("autograde", "export", "report"):
+        from tpmlab.errors import TPMLabError
+        from tpmlab.grading.late import load_policy
+
+        try:
+            load_policy(course)  # deadlines and late policy of nbgrader_config.py, checked
+        except TPMLabError as exc:
+            parser.exit(2, f"tpmlab-grade: {exc}\n")
 
     if args.command == "collect":
         from tpmlab.grading.collect import collect
@@ -175,10 +204,13 @@ def main(argv: list[str] | None = None) -> int:
         for path in generate_feedback(course, args.assignment):
             print(path)
     elif args.command == "export":
-        from tpmlab.grading.report import export
+        from tpmlab.grading.lms import export_lms
 
-        for path in export(course, args.assignment):
-            print(path)
+        done = export_lms(
+            course, args.assignment, args.format, _roster(args.roster), args.lms_column
+        )
+        print("\n".join(done.lines()))
+        return done.status
     elif args.command == "report":
         from tpmlab.grading.class_report import class_report
 

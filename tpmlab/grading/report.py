@@ -3,10 +3,12 @@
 - ``grades_table``: one row per student and question (assignment, notebook, question, score,
   max score, needs manual grade), read from the gradebook;
 - ``export``: ``<assignment>-grades.csv`` (per student: total, max, percent, flags, reason, and
-  for the LMS: user id, submission id, late marker, upload and collect times) and
+  for the LMS: user id, submission id, late marker, upload and collect times; and the late
+  policy's: deadline, collected time, days late, penalty and the score after it) and
   ``<assignment>-questions.csv`` (per student and question).
 
-The HTML class report built from these is :mod:`tpmlab.grading.class_report`'s.
+The HTML class report built from these is :mod:`tpmlab.grading.class_report`'s; the LMS's own
+import files (Canvas, Moodle) are :mod:`tpmlab.grading.lms`'s.
 """
 
 from __future__ import annotations
@@ -126,8 +128,38 @@ def export(course: Course, assignment: str, out_dir: str | Path | None = None) -
     grades_table(course, assignment).to_csv(per_question, index=False)
     totals = student_totals(course, assignment)
     details = lms_details(course, assignment, totals["student"].tolist())
-    totals.merge(details, on="student", how="left").to_csv(per_student, index=False)
+    table = totals.merge(details, on="student", how="left")
+    table.merge(late_columns(course, assignment, table), on="student", how="left").to_csv(
+        per_student, index=False
+    )
     return [per_student, per_question]
+
+
+LATE_COLUMNS = ["deadline", "submitted_at", "days_late", "late_penalty_percent", "final_score"]
+
+
+def late_columns(course: Course, assignment: str, totals: pd.DataFrame) -> pd.DataFrame:
+    """Per student, the deadline, when the submission was collected (UTC), days late, the
+    penalty in percent and the score after it (:mod:`tpmlab.grading.late`)."""
+    from tpmlab.grading.late import lateness
+
+    late = lateness(course, assignment)
+    rows = []
+    for row in totals.itertuples():
+        info = late.get(str(row.student))
+        rows.append(
+            {
+                "student": row.student,
+                "deadline": f"{info.deadline:%Y-%m-%d %H:%M:%S}" if info and info.deadline else "",
+                "submitted_at": f"{info.submitted:%Y-%m-%d %H:%M:%S}"
+                if info and info.submitted
+                else "",
+                "days_late": info.days_late if info else 0,
+                "late_penalty_percent": info.penalty_percent if info else 0.0,
+                "final_score": info.apply(float(row.score)) if info else float(row.score),
+            }
+        )
+    return pd.DataFrame(rows, columns=["student", *LATE_COLUMNS])
 
 
 def question_summary(course: Course, assignment: str) -> pd.DataFrame:

@@ -19,14 +19,33 @@ class RosterEntry:
     last_name: str = ""
     email: str = ""
     lms_id: str = ""
+    # what an LMS's grade import matches students by (tpmlab-grade export --format canvas|moodle)
+    sis_user_id: str = ""
+    sis_login_id: str = ""
+    section: str = ""
+    username: str = ""
+    idnumber: str = ""
 
 
-ROSTER_COLUMNS = ("id", "first_name", "last_name", "email", "lms_id")
+ROSTER_COLUMNS = (
+    "id",
+    "first_name",
+    "last_name",
+    "email",
+    "lms_id",
+    "sis_user_id",
+    "sis_login_id",
+    "section",
+    "username",
+    "idnumber",
+)
 
 
 def read_roster(path: str | Path) -> list[RosterEntry]:
     """A roster file: one student id per line (``#`` comments allowed; anything after a comma is
-    ignored), or a CSV with a header ``id,first_name,last_name,email[,lms_id]``."""
+    ignored), or a CSV with a header ``id,first_name,last_name,email[,lms_id]`` and, for grade
+    exports, any of ``sis_user_id,sis_login_id,section`` (Canvas) and ``username,idnumber``
+    (Moodle)."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
