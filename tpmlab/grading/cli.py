@@ -4,7 +4,8 @@ A thin layer over nbgrader for the whole loop::
 
     tpmlab-grade collect 01-sql-analytics --from downloads/ [--roster roster.txt]
     tpmlab-grade autograde 01-sql-analytics [--workers N] [--cell-timeout S] [--student-timeout S]
-                                            [--unsafe] [--cluster tcp://HOST:PORT]
+                                            [--unsafe] [--cluster tcp://HOST:PORT
+                                            [--shared-folder PATH]]
     tpmlab-grade feedback 01-sql-analytics
     tpmlab-grade export 01-sql-analytics        # CSVs in autograder/exports/
     tpmlab-grade report 01-sql-analytics        # HTML class report in autograder/reports/
@@ -18,7 +19,9 @@ has no recorded result at all (see the grading guide, "Exit status").
 
 ``autograde --cluster tcp://HOST:PORT`` grades each student on a worker of that Dask
 scheduler instead of this machine (``pip install 'tpmlab[cluster]'``; the grading guide's
-"Grading on a cluster"); the gradebook is still written here only.
+"Grading on a cluster"); the gradebook is still written here only. With ``--shared-folder
+PATH`` (a folder mounted at the same path on every worker) the answer keys and submissions
+reach the workers through that folder instead of through Dask.
 
 ``autograde`` runs every student's kernel in a bubblewrap sandbox (see
 ``autograder/SECURITY.md``) and refuses to grade on a machine where it cannot, unless
@@ -118,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="ADDRESS",
         help="grade on the workers of this Dask scheduler (tcp://HOST:PORT) instead of here",
     )
+    p.add_argument(
+        "--shared-folder",
+        metavar="PATH",
+        help="with --cluster: send the answer keys and submissions through this folder, "
+        "mounted at the same path on every worker, instead of through Dask",
+    )
 
     for name, text in [
         ("feedback", "write per-student HTML feedback"),
@@ -144,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         from tpmlab.grading.results import summary
         from tpmlab.grading.sandbox import SandboxUnavailable
 
+        if args.shared_folder and not args.cluster:
+            parser.exit(2, "tpmlab-grade: --shared-folder needs --cluster ADDRESS.\n")
         if args.unsafe:
             print(
                 "Grading WITHOUT a sandbox (--unsafe): students' code runs as you, with your "
@@ -162,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress=not args.no_progress,
                 sandbox="off" if args.unsafe else "required",
                 cluster=args.cluster,
+                shared_folder=args.shared_folder,
             )
         except (SandboxUnavailable, ClusterUnavailable) as exc:
             parser.exit(2, f"tpmlab-grade: {exc}\n")
