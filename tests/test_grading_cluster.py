@@ -422,7 +422,7 @@ def test_through_a_shared_folder_the_scores_are_local_and_the_sandbox_sees_nothi
         stop.set()
         watcher.join(10)
     assert {f"bundle/keys/{NOTEBOOK}.json", "bundle/gradebook.db"} <= seen_on_host, seen_on_host
-    assert {f"submissions/{s}/{ASSIGNMENT}/{NOTEBOOK}" for s in students} <= seen_on_host
+    assert {f"submissions/{s}/{NOTEBOOK}" for s in students} <= seen_on_host
     assert list(shared.iterdir()) == []  # the run's folder left the share with the run
     workers = set(cluster.workers().values())
     for student in students:
