@@ -1,9 +1,10 @@
 """Grading on a Dask cluster (``tpmlab-grade autograde A --cluster ADDRESS``) and its faults.
 
-One real ``dask scheduler`` and two ``dask worker`` processes on localhost, started here and
-shared by every test (each test leaves two working workers behind). Each test grades a few
-students of the fixture class (tests/grading_fixtures.py), whose exact scores local grading is
-held to in tests/test_grading_workflow.py.
+One real ``dask scheduler`` and two ``dask worker`` processes on localhost, started once here
+(a module-scoped fixture) and shared by every test that grades (each test leaves two working
+workers behind); the test of a cluster whose every worker refuses has a scheduler of its own.
+Each test grades a few students of the fixture class (tests/grading_fixtures.py), whose exact
+scores local grading is held to in tests/test_grading_workflow.py.
 
 Holding workers busy: a test that needs the work to go to one particular worker first occupies
 the others with a task that waits on a ``distributed.Event`` (the scheduler runs with
@@ -23,17 +24,29 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
+import nbformat
 import pytest
 
-from tests.grading_fixtures import ASSIGNMENT, CLASS, make_course, write_submissions
+from tests.grading_fixtures import (
+    ASSIGNMENT,
+    CLASS,
+    NOTEBOOK,
+    RIGHT,
+    make_course,
+    student_notebook,
+    write_submissions,
+)
 from tpmlab.grading import autograde as autograde_module
+from tpmlab.grading import cluster as cluster_module
 from tpmlab.grading import sandbox
 from tpmlab.grading.autograde import MARKER, autograde
+from tpmlab.grading.cli import main as grade_cli
 from tpmlab.grading.coursedir import Course
 from tpmlab.grading.report import grades_table
 from tpmlab.paths import REPO_ROOT
@@ -179,7 +192,7 @@ def _course(tmp_path: Path, students: list[str]) -> Course:
     return course
 
 
-def _grade(course: Course, address: str):
+def _grade(course: Course, address: str, **kwargs):
     results = autograde(
         course,
         ASSIGNMENT,
@@ -188,8 +201,16 @@ def _grade(course: Course, address: str):
         progress=False,
         sandbox="required",
         cluster=address,
+        **kwargs,
     )
     return {r.student: r for r in results}
+
+
+def _add_student(course: Course, student: str, answers: dict[str, str]) -> None:
+    folder = course.submitted_dir(student, ASSIGNMENT)
+    folder.mkdir(parents=True)
+    (folder / "timestamp.txt").write_text("2025-07-01 12:00:00.000000 UTC")
+    nbformat.write(student_notebook(answers), str(folder / NOTEBOOK))
 
 
 def _marker(course: Course, student: str) -> dict:
@@ -340,7 +361,7 @@ def test_a_worker_killed_mid_student_is_replaced_and_nothing_is_recorded_twice(
 
 
 def test_the_coordinator_killed_and_restarted_loses_and_duplicates_nothing(cluster, tmp_path):
-    students = ["alice", "carol", "dave", "erin"]
+    students = ["alice", "carol", "dave"]
     course = _course(tmp_path, students)
     cmd = [sys.executable, "-m", "tpmlab.grading", "--course", str(course.root), "autograde"]
     cmd += [ASSIGNMENT, "--cluster", cluster.address, "--cell-timeout", str(CELL_TIMEOUT)]
@@ -364,3 +385,121 @@ def test_the_coordinator_killed_and_restarted_loses_and_duplicates_nothing(clust
     totals = grades_table(course, ASSIGNMENT).groupby("student")["score"].sum().to_dict()
     assert totals == {s: CLASS[s][1] for s in students}
     _one_row_per_student_and_question(course, students)
+
+
+def test_through_a_shared_folder_the_scores_are_local_and_the_sandbox_sees_nothing_of_it(
+    cluster, tmp_path
+):
+    students = ["alice", "dave", "judy"]
+    course = _course(tmp_path, students)
+    shared = tmp_path / "share"
+    shared.mkdir()
+    # a student who looks for the answer key in the shared folder (its path is no secret)
+    probe = (
+        "import os\n"
+        f"SHARED = {str(shared)!r}\n"
+        "try:\n"
+        "    seen = sorted(os.listdir(SHARED))\n"
+        "except OSError as exc:\n"
+        "    seen = type(exc).__name__\n"
+        "print('SHARED-PROBE', os.path.exists(SHARED), seen)\n"
+    )
+    _add_student(course, "quinn", {**RIGHT, "q1": probe + RIGHT["q1"]})
+    seen_on_host: set[str] = set()
+    stop = threading.Event()
+
+    def watch():  # what the coordinator put in the share while the class was graded
+        while not stop.is_set():
+            for path in shared.rglob("*"):
+                seen_on_host.add(path.relative_to(shared).as_posix().split("/", 1)[-1])
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        results = _grade(course, cluster.address, shared_folder=shared)
+    finally:
+        stop.set()
+        watcher.join(10)
+    assert {f"bundle/keys/{NOTEBOOK}.json", "bundle/gradebook.db"} <= seen_on_host, seen_on_host
+    assert {f"submissions/{s}/{NOTEBOOK}" for s in students} <= seen_on_host
+    assert list(shared.iterdir()) == []  # the run's folder left the share with the run
+    workers = set(cluster.workers().values())
+    for student in students:
+        _, score, flags = CLASS[student]
+        assert results[student].score == score, f"{student}: {results[student]}"
+        for flag in flags:
+            assert any(flag in f for f in results[student].flags), results[student].flags
+        assert _marker(course, student)["graded_by"] in workers
+    assert results["quinn"].score == 10 and results["quinn"].max_score == 10, results["quinn"]
+    _one_row_per_student_and_question(course, [*students, "quinn"])
+    graded = (course.autograded_dir("quinn", ASSIGNMENT) / NOTEBOOK).read_text()
+    # the folder held the key while quinn ran, and the sandbox saw no folder there at all
+    assert "SHARED-PROBE False FileNotFoundError" in graded, graded[:2000]
+
+
+def test_a_shared_folder_that_a_sandbox_could_see_or_a_worker_lacks_is_refused(tmp_path, capsys):
+    course = _course(tmp_path, ["alice"])
+    inside_the_sandbox = Path(sys.prefix)  # the virtualenv: every sandboxed kernel mounts it
+    with pytest.raises(SystemExit) as stop:
+        grade_cli(
+            ["--course", str(course.root), "autograde", ASSIGNMENT]
+            + ["--cluster", "tcp://127.0.0.1:9", "--shared-folder", str(inside_the_sandbox)]
+        )
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert "visible to the students' sandboxed kernels" in err and "/srv/tpmlab-share" in err, err
+    assert not (course.root / "autograded").exists() and not (course.root / "gradebook.db").exists()
+    with pytest.raises(SystemExit) as stop:
+        grade_cli(["--course", str(course.root), "autograde", ASSIGNMENT, "--shared-folder", "/x"])
+    assert stop.value.code == 2 and "needs --cluster" in capsys.readouterr().err
+    # each worker checks again, on its own machine: a folder it cannot see, or its sandbox can
+    missing = cluster_module._shared_refusal("tcp://w:1", tmp_path / "not-mounted-here")
+    assert missing is not None and "is not on the Dask worker tcp://w:1" in str(missing)
+    visible = cluster_module._shared_refusal("tcp://w:1", inside_the_sandbox / "share")
+    assert visible is not None and "the sandbox could see" in str(visible)
+    assert cluster_module._shared_refusal("tcp://w:1", tmp_path) is None
+
+
+@pytest.fixture(scope="module")
+def refusing_cluster(tmp_path_factory):
+    """A scheduler of its own whose only two workers have no bubblewrap."""
+    pytest.importorskip("distributed", reason="pip install -e '.[cluster]' (make test does)")
+    if sandbox.probe():
+        pytest.skip(f"needs bubblewrap and root: {sandbox.probe()}")
+    c = LocalCluster(tmp_path_factory.mktemp("dask-refusing"))
+    try:
+        c.start_worker("bare-1", path=str(BIN))  # the venv's programs only: no bwrap
+        c.start_worker("bare-2", path=str(BIN))
+        yield c
+    finally:
+        c.close()
+
+
+def test_every_worker_refusing_fails_loudly_and_records_nothing(refusing_cluster, tmp_path, capsys):
+    students = ["alice", "carol"]
+    course = _course(tmp_path, students)
+    trace = Path(tempfile.gettempdir()) / f"tpmlab-ran-unsandboxed-{uuid.uuid4().hex}"
+    # code that leaves a file on the host if it ever runs outside a sandbox (in one, /tmp is
+    # the sandbox's own tmpfs)
+    _add_student(
+        course, "rex", {**RIGHT, "q1": f"open({str(trace)!r}, 'w').close()\nsignups = 200"}
+    )
+    status = grade_cli(
+        ["--course", str(course.root), "autograde", ASSIGNMENT, "--no-progress"]
+        + ["--cluster", refusing_cluster.address, "--cell-timeout", str(CELL_TIMEOUT)]
+    )
+    out, err = capsys.readouterr()
+    assert status == 3, out + err  # some student has no recorded result
+    assert "EVERY Dask worker" in err and "bubblewrap" in err and "What to do:" in err, err
+    assert err.count("EVERY Dask worker") == 1, err  # said once, not once per student
+    for address in refusing_cluster.workers().values():
+        assert f"refused: the Dask worker {address} cannot sandbox" in err, err
+    lines = {line.split()[0]: line for line in out.splitlines()[:-1]}
+    assert sorted(lines) == sorted([*students, "rex"]), out
+    for line in lines.values():
+        assert "failed" in line and "not graded" in line and "no Dask worker could grade" in line
+    assert "0 graded" in out and "3 not graded" in out, out
+    assert not trace.exists()  # nothing of rex ran unsandboxed
+    assert not (course.root / "autograded").exists()
+    assert grades_table(course, ASSIGNMENT).empty  # nothing written as a grade

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from tpmlab.grading.collect import MAX_FILE_BYTES, collect_flags, not_collected_reason
 from tpmlab.grading.coursedir import Course
-from tpmlab.grading.gradebook import hand_graded_answers, record_grades
+from tpmlab.grading.gradebook import CourseGradebook, hand_graded_answers, record_grades
 from tpmlab.grading.late import record_deadline
 from tpmlab.grading.results import StudentResult, progress_bar
 from tpmlab.grading.review import review_submission
@@ -77,6 +77,7 @@ def autograde(
     sandbox: str = "auto",
     limits: dict | None = None,
     cluster: str | None = None,
+    shared_folder: str | Path | None = None,
 ) -> list[StudentResult]:
     """Autograde every submission of ``assignment`` (or the named ``students``) in parallel.
 
@@ -89,6 +90,8 @@ def autograde(
     graded on one of its workers (:mod:`tpmlab.grading.cluster`) instead of a local worker
     process, and ``workers`` is not used. Each cluster worker checks its own sandbox: any
     ``sandbox`` but "off" means "required" there (a worker never falls back to unsandboxed).
+    ``shared_folder``: with ``cluster``, the folder (mounted at the same path on every worker)
+    through which the answer keys and submissions reach the workers instead of through Dask.
     """
     from tpmlab.grading import sandbox as sb
 
@@ -96,6 +99,12 @@ def autograde(
     if sandbox not in ("required", "auto", "off"):
         raise ValueError(f"sandbox must be 'required', 'auto' or 'off', not {sandbox!r}")
     sandboxed = False
+    if shared_folder is not None:
+        if not cluster:
+            raise ValueError("shared_folder is for grading on a cluster: give cluster too")
+        from tpmlab.grading.cluster import check_shared_folder
+
+        shared_folder = check_shared_folder(shared_folder)  # before any work: say it now
     if cluster:
         # the students' code runs on the cluster's workers, which check their own sandbox
         sandboxed = sandbox != "off"
@@ -111,177 +120,200 @@ def autograde(
     job_limits = {**(limits or {}), "cpu": int((limits or {}).get("cpu", student_timeout))}
     course.ensure_assignment(assignment)
     record_deadline(course, assignment)  # the configured deadline, for the formgrader too
-    submitted = course.submitted_students(assignment)
-    todo = sorted(students) if students else submitted
-    results: list[StudentResult] = []
-    pending = []
-    for student in todo:
-        src = course.submitted_dir(student, assignment)
-        if not src.exists():
-            results.append(
-                StudentResult(
-                    student,
-                    "failed",
-                    reason=f"no submission: {src} does not exist",
-                    flags=["missing"],
-                    recorded=False,
+    with CourseGradebook(course, assignment) as book:
+        submitted = course.submitted_students(assignment)
+        todo = sorted(students) if students else submitted
+        results: list[StudentResult] = []
+        pending = []
+        for student in todo:
+            src = course.submitted_dir(student, assignment)
+            if not src.exists():
+                results.append(
+                    StudentResult(
+                        student,
+                        "failed",
+                        reason=f"no submission: {src} does not exist",
+                        flags=["missing"],
+                        recorded=False,
+                    )
                 )
-            )
-            continue
-        unsafe_files = [
-            p.relative_to(src).as_posix()
-            for p in src.rglob("*")
-            if p.is_symlink() or not (p.is_file() or p.is_dir())
-        ]
-        oversized = [
-            p.relative_to(src).as_posix()
-            for p in src.rglob("*")
-            if not p.is_symlink() and p.is_file() and p.stat().st_size > MAX_FILE_BYTES
-        ]
-        refusal = None
-        uncollected = not_collected_reason(course, student, assignment)
-        if uncollected:  # collect found nothing usable in the upload: 0 with collect's reason
-            refusal = "not collected", f"could not be collected: {uncollected}"
-        elif unsafe_files:
-            # a link or device could make the grader read files outside the submission
-            refusal = "unsafe file", f"links or special files in the submission ({unsafe_files})"
-        elif oversized:
-            # nbgrader reads notebooks whole into memory; no answer needs this much
-            limit = MAX_FILE_BYTES // 2**20
-            refusal = "oversized file", f"files over {limit} MiB in the submission ({oversized})"
-        if refusal:
-            flag, why = refusal
-            flags = [flag, *collect_flags(course, student, assignment)]
-            recorded = record_grades(course, assignment, student, None, flags, None)
-            results.append(
-                StudentResult(
-                    student,
-                    "failed",
-                    max_score=recorded.max_score,
-                    hand_max_score=recorded.hand_max_score,
-                    flags=flags,
-                    reason=f"not graded: {why}",
-                    manual_redo=recorded.manual_redo,
+                continue
+            unsafe_files = [
+                p.relative_to(src).as_posix()
+                for p in src.rglob("*")
+                if p.is_symlink() or not (p.is_file() or p.is_dir())
+            ]
+            oversized = [
+                p.relative_to(src).as_posix()
+                for p in src.rglob("*")
+                if not p.is_symlink() and p.is_file() and p.stat().st_size > MAX_FILE_BYTES
+            ]
+            refusal = None
+            uncollected = not_collected_reason(course, student, assignment)
+            if uncollected:  # collect found nothing usable in the upload: 0 with collect's reason
+                refusal = "not collected", f"could not be collected: {uncollected}"
+            elif unsafe_files:
+                # a link or device could make the grader read files outside the submission
+                refusal = (
+                    "unsafe file",
+                    f"links or special files in the submission ({unsafe_files})",
                 )
-            )
-            continue
-        marker = _read_marker(course.autograded_dir(student, assignment))
-        if not force and marker and marker.get("hash") == submission_hash(src):
-            results.append(
-                StudentResult(
-                    student,
-                    "skipped",
-                    score=marker.get("score", 0.0),
-                    max_score=marker.get("max_score", 0.0),
-                    hand_max_score=marker.get("hand_max_score", 0.0),
-                    flags=marker.get("flags", []),
-                    reason=marker.get("reason", ""),
-                    manual_redo=marker.get("manual_redo", []),
-                    previous=marker.get("status")
-                    or ("failed" if {"error", "timeout"} & set(marker.get("flags", [])) else ""),
+            elif oversized:
+                # nbgrader reads notebooks whole into memory; no answer needs this much
+                limit = MAX_FILE_BYTES // 2**20
+                refusal = (
+                    "oversized file",
+                    f"files over {limit} MiB in the submission ({oversized})",
                 )
-            )
-            continue
-        pending.append(student)
-
-    if pending:
-        # the answer keys come from running the solution here, in the trusted process; a source
-        # whose solution fails its own tests stops the batch before any student is graded
-        from tpmlab.grading.keys import load_key
-
-        for name in course.source_notebooks(assignment):
-            load_key(course.source_dir(assignment) / name)
-    work = Path(tempfile.mkdtemp(prefix="tpmlab-grade-", dir=course.root))
-    started_workers: list[Worker] = []
-    try:
-        snapshot = work / "gradebook.db"
-        course.export_sqlite_snapshot(snapshot, assignment, pending)
-        if cluster and pending:
-            from tpmlab.grading.cluster import grade_on_cluster
-
-            bar = progress_bar(len(pending), progress)
-            for outcome in grade_on_cluster(
-                cluster,
-                course,
-                assignment,
-                pending,
-                snapshot=snapshot,
-                work=work,
-                cell_timeout=cell_timeout,
-                student_timeout=student_timeout,
-                sandboxed=sandboxed,
-                limits=job_limits,
-            ):
-                if isinstance(outcome, StudentResult):  # no worker could grade it: not recorded
-                    results.append(outcome)
-                else:
-                    results.append(_finish_safely(course, assignment, sandboxed, **outcome))
-                bar.update(1)
-            bar.close()
-            pending = []  # graded: the local pool below has nothing to do
-        jupyter_path = None
-        if sandboxed and pending:
-            jupyter_path = work / "jupyter"
-            sb.install_kernelspec(jupyter_path)
-            sb.prepare_data(course.source_dir(assignment))
-
-        local = threading.local()
-        lock = threading.Lock()
-
-        def job(student: str):
-            worker = getattr(local, "worker", None)
-            if worker is None or not worker.alive:
-                worker = local.worker = Worker(course, jupyter_path)
-                with lock:
-                    started_workers.append(worker)
-            private_db = work / f"{student}.db"
-            shutil.copy(snapshot, private_db)
-            out_root = work / f"out-{student}"
-            started = time.monotonic()
-            answer, timed_out = worker.run(
-                {
-                    "course_root": str(course.root),
-                    "assignment": assignment,
-                    "student": student,
-                    "private_db": str(private_db),
-                    "out_root": str(out_root),
-                    "cell_timeout": cell_timeout,
-                    "sandbox": sandboxed,
-                    "source_dir": str(course.source_dir(assignment)),
-                    "limits": job_limits,
-                },
-                timeout=student_timeout,
-            )
-            code = 0 if answer.get("ok") else 1
-            seconds = time.monotonic() - started
-            return student, private_db, out_root, code, answer.get("log", ""), timed_out, seconds
+            if refusal:
+                flag, why = refusal
+                flags = [flag, *collect_flags(course, student, assignment)]
+                recorded = record_grades(course, assignment, student, None, flags, None, book=book)
+                results.append(
+                    StudentResult(
+                        student,
+                        "failed",
+                        max_score=recorded.max_score,
+                        hand_max_score=recorded.hand_max_score,
+                        flags=flags,
+                        reason=f"not graded: {why}",
+                        manual_redo=recorded.manual_redo,
+                    )
+                )
+                continue
+            marker = _read_marker(course.autograded_dir(student, assignment))
+            if not force and marker and marker.get("hash") == submission_hash(src):
+                results.append(
+                    StudentResult(
+                        student,
+                        "skipped",
+                        score=marker.get("score", 0.0),
+                        max_score=marker.get("max_score", 0.0),
+                        hand_max_score=marker.get("hand_max_score", 0.0),
+                        flags=marker.get("flags", []),
+                        reason=marker.get("reason", ""),
+                        manual_redo=marker.get("manual_redo", []),
+                        previous=marker.get("status")
+                        or (
+                            "failed" if {"error", "timeout"} & set(marker.get("flags", [])) else ""
+                        ),
+                    )
+                )
+                continue
+            pending.append(student)
 
         if pending:
-            bar = progress_bar(len(pending), progress)
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(job, s) for s in pending]
-                for future in as_completed(futures):
-                    student, private_db, out_root, code, log, timed_out, seconds = future.result()
-                    results.append(
-                        _finish_safely(
-                            course,
-                            assignment,
-                            sandboxed,
-                            student=student,
-                            private_db=private_db,
-                            out_root=out_root,
-                            code=code,
-                            log=log,
-                            timed_out=timed_out,
-                            seconds=seconds,
+            # the answer keys come from running the solution here, in the trusted process; a source
+            # whose solution fails its own tests stops the batch before any student is graded
+            from tpmlab.grading.keys import load_key
+
+            for name in course.source_notebooks(assignment):
+                load_key(course.source_dir(assignment) / name)
+        work = Path(tempfile.mkdtemp(prefix="tpmlab-grade-", dir=course.root))
+        started_workers: list[Worker] = []
+        try:
+            snapshot = work / "gradebook.db"
+            course.export_sqlite_snapshot(snapshot, assignment, pending)
+            if cluster and pending:
+                from tpmlab.grading.cluster import grade_on_cluster
+
+                bar = progress_bar(len(pending), progress)
+                for outcome in grade_on_cluster(
+                    cluster,
+                    course,
+                    assignment,
+                    pending,
+                    snapshot=snapshot,
+                    work=work,
+                    cell_timeout=cell_timeout,
+                    student_timeout=student_timeout,
+                    sandboxed=sandboxed,
+                    limits=job_limits,
+                    shared_folder=shared_folder,
+                ):
+                    if isinstance(outcome, StudentResult):  # no worker could grade it: not recorded
+                        results.append(outcome)
+                    else:
+                        results.append(
+                            _finish_safely(course, assignment, sandboxed, book=book, **outcome)
                         )
-                    )
                     bar.update(1)
-            bar.close()
-    finally:
-        for worker in started_workers:
-            worker.close()
-        shutil.rmtree(work, ignore_errors=True)
+                bar.close()
+                pending = []  # graded: the local pool below has nothing to do
+            jupyter_path = None
+            if sandboxed and pending:
+                jupyter_path = work / "jupyter"
+                sb.install_kernelspec(jupyter_path)
+                sb.prepare_data(course.source_dir(assignment))
+
+            local = threading.local()
+            lock = threading.Lock()
+
+            def job(student: str):
+                worker = getattr(local, "worker", None)
+                if worker is None or not worker.alive:
+                    worker = local.worker = Worker(course, jupyter_path)
+                    with lock:
+                        started_workers.append(worker)
+                private_db = work / f"{student}.db"
+                shutil.copy(snapshot, private_db)
+                out_root = work / f"out-{student}"
+                started = time.monotonic()
+                answer, timed_out = worker.run(
+                    {
+                        "course_root": str(course.root),
+                        "assignment": assignment,
+                        "student": student,
+                        "private_db": str(private_db),
+                        "out_root": str(out_root),
+                        "cell_timeout": cell_timeout,
+                        "sandbox": sandboxed,
+                        "source_dir": str(course.source_dir(assignment)),
+                        "limits": job_limits,
+                    },
+                    timeout=student_timeout,
+                )
+                code = 0 if answer.get("ok") else 1
+                seconds = time.monotonic() - started
+                return (
+                    student,
+                    private_db,
+                    out_root,
+                    code,
+                    answer.get("log", ""),
+                    timed_out,
+                    seconds,
+                )
+
+            if pending:
+                bar = progress_bar(len(pending), progress)
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    futures = [pool.submit(job, s) for s in pending]
+                    for future in as_completed(futures):
+                        student, private_db, out_root, code, log, timed_out, seconds = (
+                            future.result()
+                        )
+                        results.append(
+                            _finish_safely(
+                                course,
+                                assignment,
+                                sandboxed,
+                                book=book,
+                                student=student,
+                                private_db=private_db,
+                                out_root=out_root,
+                                code=code,
+                                log=log,
+                                timed_out=timed_out,
+                                seconds=seconds,
+                            )
+                        )
+                        bar.update(1)
+                bar.close()
+        finally:
+            for worker in started_workers:
+                worker.close()
+            shutil.rmtree(work, ignore_errors=True)
     results.sort(key=lambda r: r.student)
     _write_log(course, assignment, results)
     return results
@@ -302,12 +334,15 @@ def _write_log(course: Course, assignment: str, results: list[StudentResult]) ->
     course.write_review_log(assignment, [rows[s] for s in sorted(rows)])
 
 
-def _finish_safely(course, assignment, sandboxed, *, student, seconds, **outcome):
-    """:func:`_finish`, and a recorded failure if finishing raised on what the student wrote."""
+def _finish_safely(course, assignment, sandboxed, *, student, seconds, book=None, **outcome):
+    """:func:`_finish`, and a recorded failure if finishing raised on what the student wrote.
+    ``book``: the run's open :class:`~tpmlab.grading.gradebook.CourseGradebook`."""
     try:
-        return _finish(course, assignment, student, seconds=seconds, sandboxed=sandboxed, **outcome)
+        return _finish(
+            course, assignment, student, seconds=seconds, sandboxed=sandboxed, book=book, **outcome
+        )
     except Exception as exc:  # noqa: BLE001 - nothing a student wrote stops the batch
-        return _step_failed(course, assignment, student, exc, seconds)
+        return _step_failed(course, assignment, student, exc, seconds, book=book)
 
 
 def _finish(
@@ -322,6 +357,7 @@ def _finish(
     seconds,
     sandboxed,
     graded_by: str = "",
+    book=None,
 ):
     """Record one finished worker: gradebook first, then the autograded folder and marker.
     ``graded_by`` names the cluster worker that graded it (empty for a local worker)."""
@@ -358,6 +394,7 @@ def _finish(
         timestamp,
         answers=hand_graded_answers(produced) if ok else {},
         previous_answers=hand_graded_answers(dest) if dest.exists() else {},
+        book=book,
     )
     if not ok:
         produced.mkdir(parents=True, exist_ok=True)
@@ -394,12 +431,14 @@ def _finish(
     )
 
 
-def _step_failed(course, assignment, student, exc, seconds: float = 0.0) -> StudentResult:
+def _step_failed(
+    course, assignment, student, exc, seconds: float = 0.0, book=None
+) -> StudentResult:
     """A per-student step raised on what the student submitted: 0 on the autograded items, a
     flag with the reason, and a marker so that a re-run skips it instead of failing again."""
     reason = f"grading stopped on this submission: {type(exc).__name__}: {str(exc)[:200]}"
     flags = [f"error: {reason}"]
-    recorded = record_grades(course, assignment, student, None, flags, None)
+    recorded = record_grades(course, assignment, student, None, flags, None, book=book)
     max_score = recorded.max_score
     marker = {
         "score": 0.0,

@@ -4,7 +4,8 @@ A thin layer over nbgrader for the whole loop::
 
     tpmlab-grade collect 01-sql-analytics --from downloads/ [--roster roster.txt]
     tpmlab-grade autograde 01-sql-analytics [--workers N] [--cell-timeout S] [--student-timeout S]
-                                            [--unsafe] [--cluster tcp://HOST:PORT]
+                                            [--unsafe] [--cluster tcp://HOST:PORT
+                                            [--shared-folder PATH]]
     tpmlab-grade feedback 01-sql-analytics
     tpmlab-grade export 01-sql-analytics        # CSVs in autograder/exports/
     tpmlab-grade export 01-sql-analytics --format canvas|moodle --roster roster.csv
@@ -20,7 +21,9 @@ wrote the LMS file but had to leave out graded students the roster does not map 
 
 ``autograde --cluster tcp://HOST:PORT`` grades each student on a worker of that Dask
 scheduler instead of this machine (``pip install 'tpmlab[cluster]'``; the grading guide's
-"Grading on a cluster"); the gradebook is still written here only.
+"Grading on a cluster"); the gradebook is still written here only. With ``--shared-folder
+PATH`` (a folder mounted at the same path on every worker) the answer keys and submissions
+reach the workers through that folder instead of through Dask.
 
 ``autograde`` runs every student's kernel in a bubblewrap sandbox (see
 ``autograder/SECURITY.md``) and refuses to grade on a machine where it cannot, unless
@@ -120,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="ADDRESS",
         help="grade on the workers of this Dask scheduler (tcp://HOST:PORT) instead of here",
     )
+    p.add_argument(
+        "--shared-folder",
+        metavar="PATH",
+        help="with --cluster: send the answer keys and submissions through this folder, "
+        "mounted at the same path on every worker, instead of through Dask",
+    )
 
     for name, text in [
         ("feedback", "write per-student HTML feedback"),
@@ -173,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         from tpmlab.grading.results import summary
         from tpmlab.grading.sandbox import SandboxUnavailable
 
+        if args.shared_folder and not args.cluster:
+            parser.exit(2, "tpmlab-grade: --shared-folder needs --cluster ADDRESS.\n")
         if args.unsafe:
             print(
                 "Grading WITHOUT a sandbox (--unsafe): students' code runs as you, with your "
@@ -191,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress=not args.no_progress,
                 sandbox="off" if args.unsafe else "required",
                 cluster=args.cluster,
+                shared_folder=args.shared_folder,
             )
         except (SandboxUnavailable, ClusterUnavailable) as exc:
             parser.exit(2, f"tpmlab-grade: {exc}\n")

@@ -12,11 +12,24 @@ coordinator writes the course gradebook (:func:`tpmlab.grading.gradebook.record_
 transaction per student) and moves the autograded folder into place with its marker, in
 :func:`tpmlab.grading.autograde._finish`, as for local grading.
 
-What reaches a worker travels through Dask, as bytes in the tasks: once per run a bundle (the
-course's ``nbgrader_config.py``, the assignment's source folder, its answer keys and the
-starting gradebook, which is a copy of the course gradebook when that is SQLite, as for local
-workers), and with each task one student's submission folder. The bundle is a task of its own,
-so the scheduler can compute it again if the worker holding it dies.
+What reaches a worker: once per run a bundle (the course's ``nbgrader_config.py``, the
+assignment's source folder, its answer keys and the starting gradebook, which is a copy of the
+course gradebook when that is SQLite, as for local workers), and for each task one student's
+submission folder. Two ways:
+
+- through Dask (the default), as bytes in the tasks. The bundle is a task of its own, so the
+  scheduler can compute it again if the worker holding it dies;
+- through a shared folder the instructor names (``--shared-folder PATH``, mounted at the same
+  path on the coordinator and every worker: NFS, a cluster file system). The coordinator writes
+  the bundle and the submissions once, into a run folder of its own there (``tpmlab-run-*``,
+  mode 0700, removed when the run ends), and the tasks carry only their paths; each worker
+  reads the bundle once per run and a student's submission with the student's task. A worker
+  on which the folder is missing refuses, like one without the sandbox. A shared folder that
+  a sandboxed kernel could see (below a path the sandbox mounts, :func:`tpmlab.grading.sandbox.
+  jail.seen_through`) is refused by the coordinator and by every worker.
+
+Either way the results (the autograded notebooks and the student's private gradebook) come back
+through Dask, and only the coordinator writes the course gradebook.
 
 Faults:
 
@@ -38,6 +51,7 @@ import atexit
 import contextlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -149,11 +163,76 @@ def _bundle(payload: dict) -> dict:
     return payload
 
 
-def grade_student(bundle: dict, student: str, submission: dict[str, bytes]) -> dict:
-    """Grade one student on this Dask worker; returns the autograded folder and the private
-    gradebook as bytes. Raises :class:`WorkerRefused` when this worker must not grade."""
-    import shutil
+_from_folder: dict[str, dict] = {}  # the last bundle this process read from a shared folder
 
+
+def _shared_refusal(address: str, folder: Path) -> WorkerRefused | None:
+    """Why this worker must not grade from the shared ``folder`` (None when it may)."""
+    from tpmlab.grading.sandbox.jail import seen_through
+
+    if not folder.is_dir():
+        return WorkerRefused(
+            address,
+            f"the shared folder {folder} is not on the Dask worker {address}",
+            "Mount the shared folder at the same path on every worker machine as on the "
+            "coordinator, or grade without --shared-folder (everything then travels through "
+            "Dask).",
+        )
+    mounted = seen_through(folder)
+    if mounted is not None:
+        return WorkerRefused(
+            address,
+            f"on the Dask worker {address} the sandbox could see the shared folder {folder} "
+            f"(it mounts {mounted})",
+            SHARED_OUTSIDE_HINT,
+        )
+    return None
+
+
+def _resolve_bundle(bundle: dict, address: str) -> dict:
+    """The bundle with its files: as sent, or read from the shared folder it names (once per
+    process and run)."""
+    if "folder" not in bundle:
+        return bundle
+    folder = Path(bundle["folder"])
+    refusal = _shared_refusal(address, folder)
+    if refusal is not None:
+        raise refusal
+    with _lock:
+        cached = _from_folder.get(str(folder))
+        if cached is None:
+            keys = {
+                p.name.removesuffix(".json"): json.loads(p.read_text())
+                for p in sorted((folder / "keys").glob("*.json"))
+            }
+            cached = {
+                **bundle,
+                "config": (folder / "nbgrader_config.py").read_bytes(),
+                "source": _read_tree(folder / "source"),
+                "keys": keys,
+                "gradebook": (folder / "gradebook.db").read_bytes(),
+            }
+            _from_folder.clear()
+            _from_folder[str(folder)] = cached
+        return cached
+
+
+def _write_shared(run_dir: Path, payload: dict) -> None:
+    """The bundle's files in the run's shared folder, readable by their owner only."""
+    folder = run_dir / "bundle"
+    folder.mkdir(mode=0o700, parents=True)
+    (folder / "nbgrader_config.py").write_bytes(payload["config"])
+    _write_tree(folder / "source", payload["source"])
+    (folder / "keys").mkdir(mode=0o700)
+    for name, key in payload["keys"].items():
+        (folder / "keys" / f"{name}.json").write_text(json.dumps(key))
+    (folder / "gradebook.db").write_bytes(payload["gradebook"])
+
+
+def grade_student(bundle: dict, student: str, submission: dict[str, bytes] | str) -> dict:
+    """Grade one student on this Dask worker; returns the autograded folder and the private
+    gradebook as bytes. ``submission`` is the student's folder as bytes, or its path in the
+    shared folder. Raises :class:`WorkerRefused` when this worker must not grade."""
     from tpmlab.grading.keys import fingerprint
 
     address = _worker_address()
@@ -170,6 +249,9 @@ def grade_student(bundle: dict, student: str, submission: dict[str, bytes]) -> d
                 f"On that machine: {SANDBOX_HINT} Or stop its `dask worker`; its students are "
                 "sent to the other workers.",
             )
+    bundle = _resolve_bundle(bundle, address)
+    if isinstance(submission, str):  # a path in the shared folder
+        submission = _read_tree(Path(submission))
     base = _base()
     task = Path(tempfile.mkdtemp(prefix="task-", dir=base))
     try:
@@ -235,6 +317,35 @@ def grade_student(bundle: dict, student: str, submission: dict[str, bytes]) -> d
 
 
 # ---- on the coordinator -------------------------------------------------------------------------
+SHARED_OUTSIDE_HINT = (
+    "Name a shared folder outside everything the sandbox mounts (the system's /usr, the Python "
+    "installation and virtualenv, the tpmlab package, Orbit's datasets/ folder): for example "
+    "/srv/tpmlab-share, mounted at the same path on every machine."
+)
+
+
+def check_shared_folder(folder: str | Path) -> Path:
+    """The shared folder as a resolved path, or :class:`ClusterUnavailable` saying what to do
+    when it is missing or a sandboxed kernel could see it (checked again on every worker)."""
+    from tpmlab.grading.sandbox.jail import seen_through
+
+    path = Path(folder).expanduser().resolve()
+    if not path.is_dir():
+        raise ClusterUnavailable(
+            f"The shared folder {folder} does not exist on this machine.",
+            "Create it on the share and mount it at the same path here and on every Dask "
+            "worker, or grade without --shared-folder.",
+        )
+    mounted = seen_through(path)
+    if mounted is not None:
+        raise ClusterUnavailable(
+            f"The shared folder {path} would be visible to the students' sandboxed kernels: "
+            f"the sandbox mounts {mounted}.",
+            SHARED_OUTSIDE_HINT,
+        )
+    return path
+
+
 def connect(address: str, timeout: float = 30):
     """A ``distributed.Client`` on the scheduler at ``address``, or :class:`ClusterUnavailable`
     saying what to do."""
@@ -292,19 +403,24 @@ def grade_on_cluster(
     student_timeout: int,
     sandboxed: bool,
     limits: dict,
+    shared_folder: str | Path | None = None,
     log=None,
 ):
     """Grade ``students`` on the cluster at ``address``; yields, as each finishes, either the
     keyword arguments of :func:`tpmlab.grading.autograde._finish` (the worker's outputs written
     under ``work``, as a local worker leaves them) or, for a student no worker could grade, a
     :class:`~tpmlab.grading.results.StudentResult` with nothing recorded. ``log`` receives
-    one line per event worth telling the instructor (default: standard error)."""
+    one line per event worth telling the instructor (default: standard error). With
+    ``shared_folder`` the bundle and the submissions reach the workers through that folder (see
+    the module's docstring) instead of inside the tasks."""
     from distributed import as_completed
 
     def say(line: str) -> None:
         (log or (lambda text: print(text, file=sys.stderr)))(line)
 
+    shared = check_shared_folder(shared_folder) if shared_folder is not None else None
     client = connect(address)
+    run_dir = None
     try:
         if not client.scheduler_info().get("workers"):
             say(f"waiting for Dask workers to join {address} (start them with `dask worker`)")
@@ -315,19 +431,36 @@ def grade_on_cluster(
             "limits": limits,
         }
         run = uuid.uuid4().hex[:12]
-        bundle = client.submit(
-            _bundle, _payload(course, assignment, snapshot, settings), key=f"tpmlab-bundle-{run}"
-        )
-        refused: dict[str, str] = {}  # worker -> why
+        payload = _payload(course, assignment, snapshot, settings)
+        if shared is not None:
+            run_dir = shared / f"tpmlab-run-{assignment}-{run}"
+            run_dir.mkdir(mode=0o700)
+            _write_shared(run_dir, payload)
+            payload = {
+                "assignment": assignment,
+                "source_hash": payload["source_hash"],
+                "settings": settings,
+                "folder": str(run_dir / "bundle"),
+            }
+        bundle = client.submit(_bundle, payload, key=f"tpmlab-bundle-{run}")
+        refused: dict[str, WorkerRefused] = {}  # worker -> why
+        all_refused = False
         owner: dict[str, str] = {}  # task key -> student
 
         def submit(student: str, workers=None):
             src = course.submitted_dir(student, assignment)
+            files = _read_tree(src)
+            submission: dict[str, bytes] | str = files
+            if run_dir is not None:  # written once, read by whichever worker grades it
+                folder = run_dir / "submissions" / student
+                if not folder.exists():
+                    _write_tree(folder, files)
+                submission = str(folder)
             future = client.submit(
                 grade_student,
                 bundle,
                 student,
-                _read_tree(src),
+                submission,
                 key=f"tpmlab-grade-{student}-{uuid.uuid4().hex[:8]}",
                 workers=workers,
                 allow_other_workers=False,
@@ -335,23 +468,37 @@ def grade_on_cluster(
             owner[future.key] = student
             return future
 
-        pending = as_completed([submit(s) for s in students], loop=client.loop)
-        for future in pending:
+        # with_results: the client's thread fetches each finished student's outputs while this
+        # one records the students before it, so the cluster never waits on the recording
+        pending = as_completed(
+            [submit(s) for s in students], loop=client.loop, with_results=True, raise_errors=False
+        )
+        for future, answer in pending:
             student = owner.pop(future.key)
             if future.status != "finished":
                 exc = future.exception()
                 if isinstance(exc, WorkerRefused):
                     if exc.worker not in refused:
                         say(f"refused: {exc}")
-                    refused[exc.worker] = exc.problem
+                    refused[exc.worker] = exc
                     others = [w for w in client.scheduler_info()["workers"] if w not in refused]
                     if others:
                         pending.add(submit(student, workers=others))
                         continue
+                    why = "; ".join(r.problem for r in refused.values())
+                    fixes = " ".join(dict.fromkeys(r.fix for r in refused.values() if r.fix))
+                    if not all_refused:
+                        all_refused = True
+                        say(
+                            f"EVERY Dask worker of {address} refused to grade ({why}): the "
+                            "students left are not graded and nothing is recorded for them. "
+                            "What to do: "
+                            f"{fixes} Then run the same command again."
+                        )
                     yield _not_graded(
                         student,
-                        "no Dask worker could grade it: " + "; ".join(refused.values()) + ". "
-                        "Start workers that can sandbox, then run the same command again.",
+                        f"no Dask worker could grade it: {why}. What to do: {fixes} Then run "
+                        "the same command again.",
                     )
                 else:
                     yield _not_graded(
@@ -360,7 +507,6 @@ def grade_on_cluster(
                         "same command again",
                     )
                 continue
-            answer = future.result()
             future.release()
             private_db = work / f"{student}.db"
             private_db.write_bytes(answer["gradebook"])
@@ -382,3 +528,5 @@ def grade_on_cluster(
     finally:
         with contextlib.suppress(Exception):
             client.close()
+        if run_dir is not None:  # the answer keys and submissions leave the share with the run
+            shutil.rmtree(run_dir, ignore_errors=True)

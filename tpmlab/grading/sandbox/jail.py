@@ -138,6 +138,33 @@ def bwrap_args(
     return args
 
 
+def host_paths() -> list[Path]:
+    """Everything of the host that :func:`bwrap_args` mounts into the sandbox (read-only), with
+    symlinks resolved: the kernel sees these paths and whatever lies below them, nothing else of
+    the host's file system (its working directory, ``/tmp`` and home are fresh tmpfs)."""
+    found = [Path("/usr")]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / name
+        if path.is_dir() and not path.is_symlink():
+            found.append(path)
+    found += [Path("/etc") / name for name in ETC_FILES if (Path("/etc") / name).exists()]
+    found += _python_dirs()
+    data = _data_dir()
+    if data is not None:
+        found.append(data)
+    return [p.resolve() for p in found]
+
+
+def seen_through(path: Path) -> Path | None:
+    """The mounted host path through which a sandboxed kernel would see ``path`` (``path``
+    itself or a folder above it), or None when the sandbox cannot see it."""
+    target = Path(path).resolve()
+    for mounted in host_paths():
+        if target == mounted or mounted in target.parents:
+            return mounted
+    return None
+
+
 def _parents(path: Path, made: set[str]) -> list[str]:
     """bwrap makes missing mount points private (0700); make them traversable (0755)."""
     out = []
