@@ -96,8 +96,12 @@ def _py_values(arr, kind: str, nullable: bool) -> list:
     return arr.tolist()
 
 
-def write_sqlite(ds: generate.Dataset, path: Path) -> dict[str, int]:
-    """Write every table of ``ds`` to a new SQLite file at ``path``; returns row counts."""
+def write_sqlite(ds: generate.Dataset, path: Path, tables=None) -> dict[str, int]:
+    """Write every table of ``ds`` to a new SQLite file at ``path``; returns row counts.
+
+    ``tables`` (SQLAlchemy tables, in load order) defaults to Orbit's schema; a scenario build
+    passes its own (:mod:`tpmlab.data.capstone`)."""
+    tables = tables if tables is not None else [schema.table(n) for n in schema.TABLE_ORDER]
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
@@ -110,8 +114,8 @@ def write_sqlite(ds: generate.Dataset, path: Path) -> dict[str, int]:
         con.execute("PRAGMA cache_size=-200000")
         con.execute("PRAGMA temp_store=MEMORY")
         con.execute("PRAGMA threads=2")
-        for name in schema.TABLE_ORDER:
-            t = schema.table(name)
+        for t in tables:
+            name = t.name
             con.execute(str(CreateTable(t).compile(dialect=dialect)))
             df = ds.tables[name]
             cols = [c.name for c in t.columns]
@@ -135,8 +139,8 @@ def write_sqlite(ds: generate.Dataset, path: Path) -> dict[str, int]:
                 con.executemany(sql, zip(*values, strict=True))
             counts[name] = len(df)
         con.commit()
-        for name in schema.TABLE_ORDER:
-            for idx in sorted(schema.table(name).indexes, key=lambda i: i.name):
+        for t in tables:
+            for idx in sorted(t.indexes, key=lambda i: i.name):
                 con.execute(str(CreateIndex(idx).compile(dialect=dialect)))
         con.commit()
         con.execute("PRAGMA analysis_limit=1000")
