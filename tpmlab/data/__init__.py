@@ -94,7 +94,7 @@ def capstone_engine(seed: int = 42, scale: float = 1.0) -> Engine:
 
 def reseeded_path(seed: int, scale: float = RESEEDED_SCALE) -> Path:
     """Where the re-seeded copy for ``seed`` and ``scale`` is cached."""
-    from tpmlab.data.builder import check_scale, check_seed
+    from tpmlab.data.inputs import check_scale, check_seed
 
     seed, scale = check_seed(seed), check_scale(scale)
     return paths.cache_dir() / f"seed-{seed}-scale-{scale:g}" / "orbit.sqlite"

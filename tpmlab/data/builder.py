@@ -7,8 +7,6 @@ The database is built into a temporary file beside the target and moved into pla
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import os
 import sqlite3
 import time
@@ -21,44 +19,12 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from tpmlab import paths
 from tpmlab.data import generate, schema
+from tpmlab.data.inputs import check_scale, check_seed
 from tpmlab.errors import TPMLabError
 
 CHUNK_ROWS = 200_000
-MAX_SCALE = 50.0
 DB_NAME = "orbit.sqlite"
 MANIFEST_NAME = "manifest.json"
-
-
-def check_seed(seed) -> int:
-    """``seed`` as an int, or a clear error."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        if isinstance(seed, str) and seed.strip().lstrip("-").isdigit():
-            seed = int(seed)
-        else:
-            raise TPMLabError(
-                f"The seed must be a whole number such as 42, not {seed!r}.",
-                "Pass an integer, for example seed=7.",
-            )
-    seed = int(seed)
-    if seed < 0:
-        raise TPMLabError(
-            f"The seed must be zero or positive, not {seed}.", "Pass a seed such as 42."
-        )
-    return seed
-
-
-def check_scale(scale) -> float:
-    """``scale`` as a float in (0, 50], or a clear error."""
-    try:
-        value = float(scale)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if isinstance(scale, bool) or not (math.isfinite(value) and 0 < value <= MAX_SCALE):
-        raise TPMLabError(
-            f"The scale must be a number above 0 and at most {MAX_SCALE:g}, not {scale!r}.",
-            "Use 1 for the standard dataset (about 20,000 users), 0.1 for a small one.",
-        )
-    return value
 
 
 def _py_values(arr, kind: str, nullable: bool) -> list:

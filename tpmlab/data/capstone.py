@@ -34,9 +34,28 @@ CAPSTONE_VERSION = "1.0.0"
 _metadata = MetaData()
 
 
-def _tables() -> list[Table]:
-    from tpmlab.data.generate.capstone import TABLES
+#: The tables of the scenario's database (every Orbit table but the raw layer).
+TABLES = [
+    "users",
+    "workspaces",
+    "sessions",
+    "projects",
+    "events",
+    "tasks",
+    "subscriptions",
+    "payments",
+    "experiments",
+    "experiment_assignments",
+    "experiment_outcomes",
+    "experiment_daily",
+    "api_requests",
+    "deploys",
+    "incidents",
+    "dataset_info",
+]
 
+
+def _tables() -> list[Table]:
     if not _metadata.tables:
         for name in TABLES:
             schema.table(name).to_metadata(_metadata)
@@ -52,14 +71,15 @@ def tables() -> list[Table]:
 
 
 def version() -> str:
-    from tpmlab.data.generate import GENERATOR_VERSION
+    """The generator version a cached scenario database must carry to be reused."""
+    from tpmlab.data.version import GENERATOR_VERSION
 
     return f"{GENERATOR_VERSION}+capstone.{CAPSTONE_VERSION}"
 
 
 def folder(seed: int = 42, scale: float = 1.0) -> Path:
     """Where the scenario database for ``seed`` and ``scale`` lives."""
-    from tpmlab.data.builder import check_scale, check_seed
+    from tpmlab.data.inputs import check_scale, check_seed
 
     seed, scale = check_seed(seed), check_scale(scale)
     if (seed, scale) == (42, 1.0):

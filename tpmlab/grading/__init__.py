@@ -16,6 +16,8 @@ The instructor's loop (``tpmlab-grade``):
 - ``review``: review flags for a submission (edited test cells, suspicious code, extra files).
 - ``feedback``: what per-student feedback may show, and ``nbgrader generate_feedback``.
 - ``markscheme``: graders' mark schemes under hand-graded answers, never in feedback.
+- ``rubric``: rubrics of hand-graded answers (criteria x levels) and the graders' per-criterion
+  scores, read from their formgrader comments for the class report.
 - ``report``: the gradebook as tables, and the CSV exports.
 - ``class_report``: the HTML class report an instructor opens after grading; ``class_tables``:
   the tables it shows (scores, questions, failure messages, hand-grading progress).

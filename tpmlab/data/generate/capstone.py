@@ -38,25 +38,6 @@ from tpmlab.data.generate import capstone_decoys
 from tpmlab.data.generate import params as P
 from tpmlab.data.generate.core import DAY, Dataset, format_date, format_ts, rng_for, ts_of
 
-#: The tables of the scenario's database (every Orbit table but the raw layer).
-TABLES = [
-    "users",
-    "workspaces",
-    "sessions",
-    "projects",
-    "events",
-    "tasks",
-    "subscriptions",
-    "payments",
-    "experiments",
-    "experiment_assignments",
-    "experiment_outcomes",
-    "experiment_daily",
-    "api_requests",
-    "deploys",
-    "incidents",
-    "dataset_info",
-]
 CLIENTS = ("web", "ios", "android")
 LAST_FULL_WINDOW_SIGNUP = "2025-06-23"  # the last signup date whose 7 days are in the data
 
