@@ -67,9 +67,9 @@ q1_verdict = "tracking"''',
     GROUP BY u.platform"""
     n = pd.read_sql(text(sql), eng).set_index("platform")
     return str((n["n_before"] - n["n_after"]).idxmax())''',
-    "q5": '''def cause(eng):
+    "q5": """def cause(eng):
     sql = "SELECT experiment_id FROM experiments ORDER BY start_date DESC LIMIT 1"
-    return ("experiment", str(pd.read_sql(text(sql), eng)["experiment_id"].iloc[0]))''',
+    return ("experiment", str(pd.read_sql(text(sql), eng)["experiment_id"].iloc[0]))""",
     # per day, not per week
     "q7": '''def users_lost_per_week(eng, platform, start):
     sql = """
