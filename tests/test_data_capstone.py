@@ -15,6 +15,7 @@ from tpmlab import paths
 from tpmlab.data import capstone
 from tpmlab.data import checksums as cs
 from tpmlab.errors import TPMLabError
+from tpmlab.paths import REPO_ROOT
 
 RESEED = 2026
 # the fixture builds the scenario for two seeds (about 30 s each on an idle machine) if not cached
@@ -105,7 +106,7 @@ def test_errors_on_one_endpoint_for_the_broken_versions_only(scenario):
         "SELECT MIN(ts) FROM api_requests WHERE app_version = ? AND status >= 400 AND endpoint = ?",
         (truth["cause_app_version"], truth["endpoint"]["path"]),
     ).fetchone()[0]
-    assert first >= truth["start_at"]
+    assert first >= truth["start_at"] and first[:10] == truth["start_date"]
     step_of = {"/v1/projects": "project_created", "/v1/projects/{project_id}/tasks": "task_created"}
     assert step_of[truth["endpoint"]["path"]] == truth["broken_step"]
 
@@ -167,3 +168,10 @@ def test_bad_input_and_unknown_scenario_are_clear_errors(capsys):
         capstone.folder("forty-two")
     assert main(["build", "--scenario", "nope"]) == 2
     assert "activation-drop" in capsys.readouterr().err
+
+
+def test_the_grader_builds_both_scenario_copies_before_the_sandbox():
+    from tpmlab.grading.sandbox.kernel import prepare_data
+
+    built = prepare_data(REPO_ROOT / "exercises" / "08-capstone")
+    assert capstone.db_path(42) in built and capstone.db_path(RESEED) in built
