@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import nbformat
 import pandas as pd
 import pytest
 
@@ -175,3 +176,61 @@ def test_the_grader_builds_both_scenario_copies_before_the_sandbox():
 
     built = prepare_data(REPO_ROOT / "exercises" / "08-capstone")
     assert capstone.db_path(42) in built and capstone.db_path(RESEED) in built
+
+
+def _text(path) -> str:
+    return "\n".join(c.source for c in nbformat.read(str(REPO_ROOT / path), as_version=4).cells)
+
+
+def test_the_numbers_the_brief_and_the_mark_scheme_state(orbit_db):
+    """Lesson 8.1's example memos use module 2's planted drops (the default manifest); the mark
+    scheme's seed-42 figures are the scenario's, measured here."""
+    lesson = _text("course/08-capstone/01-brief.ipynb")
+    m = json.loads((orbit_db.parent / "manifest.json").read_text())
+    drop, decoy = m["metric_drop"], m["metric_decoy"]
+    assert (drop["release_deploy_id"], drop["fix_deploy_id"]) == (320, 367)
+    assert (decoy["release_deploy_id"], decoy["fix_deploy_id"]) == (222, 290)
+    assert (drop["start_date"], drop["end_at"][:10]) == ("2025-04-30", "2025-05-16")
+    assert (decoy["start_date"], decoy["end_at"][:10]) == ("2025-03-27", "2025-04-21")
+    assert round(100 * drop["share_removed"]) == 26 and round(3 * decoy["share_removed"]) == 2
+    days = (pd.Timestamp(drop["end_at"]) - pd.Timestamp(drop["start_at"])).total_seconds() / 86400
+    assert drop["events_removed"] == 1547 and round(drop["events_removed"] / (days / 7), -1) == 680
+    for words in ("deploy 222, 27 March", "deploy 320, 30 April", "1,547", "26% fewer", "680"):
+        assert words in lesson
+
+    scheme = _text("exercises/08-capstone/capstone.ipynb")
+    con = sqlite3.connect(f"file:{capstone.db_path(42)}?mode=ro", uri=True)
+    truth = capstone.manifest(42)["capstone"]
+    users = pd.read_sql(ACTIVATED, con)
+    before, after = _windows(users, truth["start_date"])
+    pct = {
+        p: (round(100 * before[before.platform == p].activated.mean()),
+            round(100 * after[after.platform == p].activated.mean()))
+        for p in ("ios", "android", "web")
+    }  # fmt: skip
+    assert pct == {"ios": (64, 39), "android": (53, 52), "web": (59, 53)}
+    ch = truth["decoys"]["mix_shift"]["channel"]
+    share = [round(100 * (w.channel == ch).mean()) for w in (before, after)]
+    assert share == [16, 26] and round(100 * after[after.channel == ch].activated.mean()) == 34
+    b, a = before[before.channel != ch], after[after.channel != ch]
+    d = b.groupby("platform").activated.mean() - a.groupby("platform").activated.mean()
+    assert round(100 * d["ios"], 1) == 23.5 and d.drop("ios").abs().max() < 0.05
+    arms = pd.read_sql(
+        "SELECT user_id, variant FROM experiment_assignments WHERE experiment_id = 'welcome_tour'",
+        con,
+    ).merge(users, on="user_id")
+    rates = arms.groupby("variant").activated.mean()
+    assert [round(100 * rates[v], 1) for v in ("control", "treatment")] == [48.5, 49.8]
+    err = pd.read_sql(
+        "SELECT app_version IN (SELECT value FROM json_each(?)) AS broken, AVG(status >= 400) AS r "
+        "FROM api_requests WHERE client_id = 'orbit-ios' "
+        "AND endpoint = '/v1/projects/{project_id}/tasks' GROUP BY broken",
+        con,
+        params=(json.dumps(truth["broken_app_versions"]),),
+    ).set_index("broken")["r"]
+    assert round(100 * err[1]) == 77 and round(100 * err[0]) == 3
+    con.close()
+    assert (truth["cause_deploy_id"], truth["cause_app_version"]) == (415, "5.45.0")
+    for words in ("deploy 415, 2025-06-03", "iOS 5.45.0", "77%", "48.5% and 49.8%", "16% to 26%",
+                  "falls 23.5 points", "39% against 64%", "the Q7 rule gives 83"):  # fmt: skip
+        assert words in scheme, words
