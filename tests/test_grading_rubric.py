@@ -85,6 +85,7 @@ def graded(tmp_path, monkeypatch):
     return course
 
 
+@pytest.mark.slow  # a new gradebook is migrated by alembic: 10-35 s
 @pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader's add_submission
 def test_per_criterion_results_come_from_the_gradebook(graded):
     [entry] = rubric_results(graded, ASSIGNMENT)
