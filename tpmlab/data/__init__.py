@@ -9,7 +9,7 @@ Typical use in a lesson::
     data.manifest()["experiments"]["dark_mode"]
 
 Public API: :func:`engine`, :func:`build`, :func:`manifest`, :func:`load_into`,
-:func:`reseeded_engine`, :func:`table_checksums`, :func:`db_path`, and the modules :mod:`.schema` and
+:func:`reseeded_engine`, :func:`capstone_engine`, :func:`table_checksums`, :func:`db_path`, and the modules :mod:`.schema` and
 :mod:`.queries`.
 """
 
@@ -28,6 +28,7 @@ from tpmlab.errors import DataNotFoundError
 
 __all__ = [
     "build",
+    "capstone_engine",
     "table_checksums",
     "connect",
     "db_path",
@@ -83,9 +84,17 @@ def table_checksums(db: str | Path | None = None) -> dict[str, dict]:
     return _sums(db)
 
 
+def capstone_engine(seed: int = 42, scale: float = 1.0) -> Engine:
+    """An engine on module 8's scenario: Orbit with the activation drop planted (built once per
+    seed and scale, then cached; see :mod:`tpmlab.data.capstone`)."""
+    from tpmlab.data.capstone import capstone_engine as _engine
+
+    return _engine(seed, scale)
+
+
 def reseeded_path(seed: int, scale: float = RESEEDED_SCALE) -> Path:
     """Where the re-seeded copy for ``seed`` and ``scale`` is cached."""
-    from tpmlab.data.builder import check_scale, check_seed
+    from tpmlab.data.inputs import check_scale, check_seed
 
     seed, scale = check_seed(seed), check_scale(scale)
     return paths.cache_dir() / f"seed-{seed}-scale-{scale:g}" / "orbit.sqlite"

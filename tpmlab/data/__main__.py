@@ -1,6 +1,6 @@
 """Command line for Orbit's data: ``python -m tpmlab.data build|info|load|checksums``.
 
-python -m tpmlab.data build [--seed 42] [--scale 1.0] [--out DIR]
+python -m tpmlab.data build [--seed 42] [--scale 1.0] [--out DIR] [--scenario activation-drop]
 python -m tpmlab.data info [--dir DIR]
 python -m tpmlab.data load URL [--source FILE] [--replace]
 python -m tpmlab.data checksums [--db FILE] [--write | --check]
@@ -17,6 +17,17 @@ from tpmlab.errors import TPMLabError
 
 
 def _cmd_build(args) -> int:
+    if args.scenario == "activation-drop":
+        from tpmlab.data import capstone
+
+        capstone.build(args.seed, args.scale, args.out, quiet=False)
+        return 0
+    if args.scenario not in (None, "default"):
+        raise TPMLabError(
+            f"There is no scenario {args.scenario!r}.",
+            "Leave --scenario out for Orbit's default data, or use --scenario activation-drop "
+            "(module 8's capstone).",
+        )
     from tpmlab.data.builder import build
 
     build(args.seed, args.scale, args.out, quiet=False)
@@ -109,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--seed", default=42, help="random seed (whole number, default 42)")
     b.add_argument("--scale", default=1.0, help="size multiplier (default 1.0 = ~20k users)")
     b.add_argument("--out", default=None, help=f"output folder (default {paths.data_dir()})")
+    b.add_argument(
+        "--scenario",
+        default=None,
+        help="activation-drop: module 8's capstone data (default folder datasets/capstone/)",
+    )
     b.set_defaults(func=_cmd_build)
     i = sub.add_parser("info", help="where the data is, its seed, scale and row counts")
     i.add_argument("--dir", default=None, help="dataset folder (default: datasets/)")

@@ -7,8 +7,6 @@ The database is built into a temporary file beside the target and moved into pla
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import os
 import sqlite3
 import time
@@ -21,44 +19,12 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from tpmlab import paths
 from tpmlab.data import generate, schema
+from tpmlab.data.inputs import check_scale, check_seed
 from tpmlab.errors import TPMLabError
 
 CHUNK_ROWS = 200_000
-MAX_SCALE = 50.0
 DB_NAME = "orbit.sqlite"
 MANIFEST_NAME = "manifest.json"
-
-
-def check_seed(seed) -> int:
-    """``seed`` as an int, or a clear error."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        if isinstance(seed, str) and seed.strip().lstrip("-").isdigit():
-            seed = int(seed)
-        else:
-            raise TPMLabError(
-                f"The seed must be a whole number such as 42, not {seed!r}.",
-                "Pass an integer, for example seed=7.",
-            )
-    seed = int(seed)
-    if seed < 0:
-        raise TPMLabError(
-            f"The seed must be zero or positive, not {seed}.", "Pass a seed such as 42."
-        )
-    return seed
-
-
-def check_scale(scale) -> float:
-    """``scale`` as a float in (0, 50], or a clear error."""
-    try:
-        value = float(scale)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if isinstance(scale, bool) or not (math.isfinite(value) and 0 < value <= MAX_SCALE):
-        raise TPMLabError(
-            f"The scale must be a number above 0 and at most {MAX_SCALE:g}, not {scale!r}.",
-            "Use 1 for the standard dataset (about 20,000 users), 0.1 for a small one.",
-        )
-    return value
 
 
 def _py_values(arr, kind: str, nullable: bool) -> list:
@@ -96,8 +62,12 @@ def _py_values(arr, kind: str, nullable: bool) -> list:
     return arr.tolist()
 
 
-def write_sqlite(ds: generate.Dataset, path: Path) -> dict[str, int]:
-    """Write every table of ``ds`` to a new SQLite file at ``path``; returns row counts."""
+def write_sqlite(ds: generate.Dataset, path: Path, tables=None) -> dict[str, int]:
+    """Write every table of ``ds`` to a new SQLite file at ``path``; returns row counts.
+
+    ``tables`` (SQLAlchemy tables, in load order) defaults to Orbit's schema; a scenario build
+    passes its own (:mod:`tpmlab.data.capstone`)."""
+    tables = tables if tables is not None else [schema.table(n) for n in schema.TABLE_ORDER]
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
@@ -110,8 +80,8 @@ def write_sqlite(ds: generate.Dataset, path: Path) -> dict[str, int]:
         con.execute("PRAGMA cache_size=-200000")
         con.execute("PRAGMA temp_store=MEMORY")
         con.execute("PRAGMA threads=2")
-        for name in schema.TABLE_ORDER:
-            t = schema.table(name)
+        for t in tables:
+            name = t.name
             con.execute(str(CreateTable(t).compile(dialect=dialect)))
             df = ds.tables[name]
             cols = [c.name for c in t.columns]
@@ -135,8 +105,8 @@ def write_sqlite(ds: generate.Dataset, path: Path) -> dict[str, int]:
                 con.executemany(sql, zip(*values, strict=True))
             counts[name] = len(df)
         con.commit()
-        for name in schema.TABLE_ORDER:
-            for idx in sorted(schema.table(name).indexes, key=lambda i: i.name):
+        for t in tables:
+            for idx in sorted(t.indexes, key=lambda i: i.name):
                 con.execute(str(CreateIndex(idx).compile(dialect=dialect)))
         con.commit()
         con.execute("PRAGMA analysis_limit=1000")

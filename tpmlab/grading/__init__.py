@@ -16,6 +16,8 @@ The instructor's loop (``tpmlab-grade``):
 - ``review``: review flags for a submission (edited test cells, suspicious code, extra files).
 - ``feedback``: what per-student feedback may show, and ``nbgrader generate_feedback``.
 - ``markscheme``: graders' mark schemes under hand-graded answers, never in feedback.
+- ``rubric``: rubrics of hand-graded answers (criteria x levels) and the graders' per-criterion
+  scores, read from their formgrader comments for the class report.
 - ``report``: the gradebook as tables, and the CSV exports.
 - ``lms``: grade files an LMS imports (Canvas's gradebook CSV, Moodle's CSV grade import), with
   a roster mapping course ids to LMS ids; ``late``: deadlines and the late policy of the course

@@ -12,7 +12,9 @@ from the network) that reads well in a browser and prints cleanly. Sections:
   and the judge's verdicts in the autograded notebooks (an error raised inside a hidden test is
   named by its type only, so hidden test code never appears);
 - **Hand grading**: per hand-graded question, answers graded and waiting, who waits, and whose
-  grade was cleared because a resubmission changed the answer;
+  grade was cleared because a resubmission changed the answer; for an answer scored with a
+  rubric (:mod:`tpmlab.grading.rubric`), each criterion's mean and spread of levels, and the
+  graders' comments that miss a criterion or do not add up to the score;
 - **Late submissions** under the course's late policy (collected time, deadline, days late,
   penalty and the points after it), and the failed, missing and flagged submissions (**Flagged for review**),
   with reasons;
@@ -172,6 +174,47 @@ def _penalty(percent: float, zeroed: bool) -> str:
 def _duration(seconds: float) -> str:
     hours = seconds / 3600
     return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} h"
+
+
+def _rubric_section(course: Course, assignment: str) -> list[str]:
+    """Per-criterion results of the rubric-graded answers, once a person has graded some."""
+    from tpmlab.grading.rubric import rubric_results
+
+    parts = []
+    for entry in rubric_results(course, assignment):
+        rubric, scores = entry["rubric"], entry["scores"]
+        if not scores and not entry["problems"]:
+            continue
+        parts.append(f"<h3 id='rubric-{e(entry['question'])}'>Rubric: {e(entry['question'])}</h3>")
+        parts.append(
+            f"<p>{len(scores)} answers scored per criterion (from the graders' comments, one line "
+            "per criterion such as <code>framing: 4</code>).</p>"
+        )
+        rows = []
+        for name in rubric.names:
+            got = [s[name] for s in scores.values() if name in s]
+            counts = [sum(1 for g in got if g == level) for level in rubric.levels]
+            mean = _num(sum(got) / len(got), 2) if got else "–"
+            rows.append([e(name), e(str(len(got))), e(mean), *(e(str(c)) for c in counts)])
+        parts.append(
+            _table(
+                [("Criterion", ""), ("Scored", "num"), ("Mean", "num")]
+                + [(f"{level} points", "num") for level in rubric.levels],
+                rows,
+            )
+        )
+        if entry["problems"]:
+            parts.append(
+                "<p class='warn'>Comments to fix in the formgrader (the score stands; the "
+                "per-criterion results above leave these out where a criterion is missing):</p>"
+            )
+            parts.append(
+                _table(
+                    [("Student", ""), ("Problem", "msg")],
+                    [[e(student), e(problem)] for student, problem in entry["problems"]],
+                )
+            )
+    return parts
 
 
 def render(course: Course, assignment: str) -> str:
@@ -335,6 +378,8 @@ def render(course: Course, assignment: str) -> str:
                 [[e(s), e(", ".join(qs))] for s, qs in sorted(redo.items())],
             )
         )
+
+    parts.extend(_rubric_section(course, assignment))
 
     parts.append('<h2 id="late">Late submissions</h2>')
     parts.append(

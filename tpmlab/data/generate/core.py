@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from tpmlab.data import schema
+from tpmlab.data.version import GENERATOR_VERSION
 
-GENERATOR_VERSION = "1.2.0"
+__all__ = ["GENERATOR_VERSION"]  # re-exported: tpmlab.data.version holds it
 
 DAYS = 181  # 2025-01-01 .. 2025-06-30
 DAY = 86_400

@@ -293,3 +293,44 @@ METRIC_DECOY = {
     "detect": "task_completed events on {platform} fall at the release deploy, but the tasks table "
     "(completed_at) does not: daily events and completed tasks stop reconciling for {platform}.",
 }
+
+# ---- module 8: the capstone's activation drop (a scenario build of its own) ------------------
+# Used only by tpmlab.data.generate.capstone (python -m tpmlab.data build --scenario
+# activation-drop); the default build never reads them. A release of one mobile client
+# (CAPSTONE_PLATFORMS, drawn) deployed in CAPSTONE_RELEASE_WINDOW breaks one onboarding step
+# (CAPSTONE_STEPS, drawn) through an API change: a share of that step's calls from the new
+# version onwards fail with a 4xx, and the step never happens. Clients roll out in phases: the
+# share of users on a release CAPSTONE_ROLLOUT_DAYS after it is CAPSTONE_ROLLOUT_SHARE.
+CAPSTONE_PLATFORMS = ("ios", "android")
+CAPSTONE_RELEASE_WINDOW = ("2025-06-03", "2025-06-11")
+CAPSTONE_STEPS = {
+    # step -> (method, endpoint template, success status)
+    "project_created": ("POST", "/v1/projects", 201),
+    "task_created": ("POST", "/v1/projects/{project_id}/tasks", 201),
+}
+CAPSTONE_FAIL_SHARE = (0.75, 0.90)  # of the step's attempts on the broken versions
+CAPSTONE_ERROR_STATUS = (422, 400)  # the API rejects the new payload: mostly 422
+CAPSTONE_ERROR_422_P = 0.85
+CAPSTONE_BASE_ERROR_P = 0.03  # any version: a validation error, retried successfully
+CAPSTONE_ROLLOUT_DAYS = np.array([0.0, 1.0, 2.0, 3.0])
+CAPSTONE_ROLLOUT_SHARE = np.array([0.10, 0.30, 0.60, 1.00])
+CAPSTONE_FIRST_VERSION = {"web": (3, 1), "ios": (5, 1), "android": (4, 1)}  # major, first minor
+# the decoy experiment: launched 1 to 3 days before the release, no effect on anything
+CAPSTONE_EXPERIMENT = {
+    "experiment_id": "welcome_tour",
+    "name": "Welcome tour for new signups",
+    "hypothesis": "A guided tour on first launch raises the share of new signups who create a "
+    "task within 7 days (activation).",
+    "end_date": "2025-06-29",
+    "primary_metric": "activation_7d",
+    "guardrail_metric": "page_load_ms",
+    "planned_treatment_share": 0.5,
+}
+CAPSTONE_EXPERIMENT_LEAD_DAYS = (1, 3)
+# the decoy mix shift: a paid-social campaign from a few days before to a few days after the
+# release brings extra signups whose intent is low (an activated lookalike is kept with
+# probability CAPSTONE_CAMPAIGN_ACTIVATED_WEIGHT relative to a non-activated one)
+CAPSTONE_CAMPAIGN_CHANNEL = "paid_social"
+CAPSTONE_CAMPAIGN_OFFSET_DAYS = (-4, 2)
+CAPSTONE_CAMPAIGN_EXTRA_SHARE = 0.15  # extra signups per day, as a share of the day's signups
+CAPSTONE_CAMPAIGN_ACTIVATED_WEIGHT = 0.35

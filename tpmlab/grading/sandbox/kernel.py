@@ -51,7 +51,8 @@ def kernel_manager_class():
 
 def prepare_data(source: Path) -> list[Path]:
     """Build, outside the sandbox, the re-seeded copies of Orbit that ``source``'s hidden tests
-    open (``reseeded_engine(2031)``): inside, the datasets folder is read-only."""
+    open (``reseeded_engine(2031)``, ``capstone_engine(2026)``): inside, the datasets folder is
+    read-only."""
     from tpmlab import data
 
     built = []
@@ -63,6 +64,17 @@ def prepare_data(source: Path) -> list[Path]:
     for seed, scale in sorted(wanted):
         data.reseeded_engine(seed, scale).dispose()
         built.append(data.reseeded_path(seed, scale))
+    # the capstone's scenario copies: capstone_engine() (seed 42) and capstone_engine(2026)
+    from tpmlab.data import capstone
+
+    found = re.compile(r"capstone_engine\(\s*(?:seed\s*=\s*)?(\d*)\s*\)")
+    seeds = {
+        int(s) if s else 42
+        for nb in sorted(Path(source).glob("*.ipynb"))
+        for s in found.findall(nb.read_text())
+    }
+    for seed in sorted(seeds):
+        built.append(capstone.db_path(seed))
     return built
 
 
