@@ -107,7 +107,7 @@ def _hub_command(state: Path) -> list[str]:
     keep.mkdir()
     script = (
         f"mount --bind {hidden} {keep} && mount -t tmpfs -o mode=0711 tmpfs /root && "
-        f"mkdir -p {hidden} && mount --bind {keep} {hidden} && exec \"$@\""
+        f'mkdir -p {hidden} && mount --bind {keep} {hidden} && exec "$@"'
     )
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *cmd]
 
@@ -280,7 +280,11 @@ def hub():
         )
         log = (state / "hub.log").open("w")
         proc = subprocess.Popen(
-            _hub_command(state), cwd=state, env=env, stdout=log, stderr=subprocess.STDOUT,
+            _hub_command(state),
+            cwd=state,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         url = f"http://127.0.0.1:{port}"
@@ -292,7 +296,9 @@ def hub():
             except requests.ConnectionError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("JupyterHub did not start:\n" + (state / "hub.log").read_text())
+                raise AssertionError(
+                    "JupyterHub did not start:\n" + (state / "hub.log").read_text()
+                )
             time.sleep(0.3)
         tokens = {who: _login_token(url, name, password) for who, name in accounts.items()}
         yield Hub(url, state, exchange, accounts, password, tokens, proc)
@@ -311,7 +317,6 @@ def hub():
             subprocess.run(["userdel", "--remove", name], capture_output=True)
         shutil.rmtree(state, ignore_errors=True)
         shutil.rmtree(shared, ignore_errors=True)
-
 
 
 # ---- the class ----------------------------------------------------------------------------------
@@ -434,11 +439,23 @@ def graded(hub):
     _assignments(hub, "bob", "submit")
     lap("bob's late submission")
     # 4. the instructor collects; the grader autogrades in the sandbox, as root
-    log["collect"] = hub.shell("instructor", f"nbgrader collect {ASSIGNMENT}", course)
+    log["collect"] = hub.shell(
+        "instructor", f"nbgrader collect {ASSIGNMENT} && chmod -R go-w submitted", course
+    )
     grade = subprocess.run(
-        [str(BIN / "tpmlab-grade"), "--course", str(course_abs), "autograde", ASSIGNMENT,
-         "--workers", "2", "--no-progress"],
-        capture_output=True, text=True, timeout=600,
+        [
+            str(BIN / "tpmlab-grade"),
+            "--course",
+            str(course_abs),
+            "autograde",
+            ASSIGNMENT,
+            "--workers",
+            "2",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     log["autograde"] = grade.stdout + grade.stderr
     assert grade.returncode == 0, log["autograde"]
@@ -531,7 +548,9 @@ def test_students_cannot_read_each_others_work_or_the_inbound_folders(hub, grade
 def test_no_course_file_is_world_writable_but_the_exchange(hub, graded):
     ex = hub.exchange
     allowed = {ex, ex / COURSE_ID / "inbound"}
-    allowed |= set((ex / COURSE_ID / "inbound").iterdir())  # nbgrader: 0777 so the instructor can delete
+    allowed |= set(
+        (ex / COURSE_ID / "inbound").iterdir()
+    )  # nbgrader: 0777 so the instructor can delete
     writable = []
     for top in [ex, *(hub.home(w) for w in hub.accounts)]:
         assert top == ex or stat.S_IMODE(top.stat().st_mode) == 0o700, top
