@@ -560,4 +560,5 @@ def test_no_course_file_is_world_writable_but_the_exchange(hub, graded):
                 if not p.is_symlink() and p.lstat().st_mode & stat.S_IWOTH and p not in allowed:
                     writable.append(f"{p} {oct(p.lstat().st_mode)}")
     assert writable == []
-    assert stat.S_IMODE((ex / COURSE_ID / "inbound").stat().st_mode) == 0o733  # no listing
+    inbound = stat.S_IMODE((ex / COURSE_ID / "inbound").stat().st_mode)
+    assert inbound == 0o2733  # write-only for the others: nobody lists the submissions
