@@ -114,7 +114,7 @@ test: $(STAMP) lint typecheck $(DATA)
 # them off (PYTHONDONTWRITEBYTECODE): every notebook kernel imports pandas, numpy, matplotlib
 # and nbgrader afresh, and compiles them from source each time without it (collecting the suite
 # alone took 33 s of CPU instead of 12 s).
-FAST_MARKERS := not (browser or binder or sandbox or postgres or kv or server or slow)
+FAST_MARKERS := not (browser or binder or sandbox or postgres or kv or server or hub or slow)
 
 # The notebooks the fast loop runs: the lessons and assignments you changed (committed since your
 # branch left main, or not committed yet) and new ones. Running all 50 takes most of `make test`'s

@@ -100,6 +100,7 @@ REQUIRED_BY_MARKER = {
     "browser": "TPMLAB_REQUIRE_BROWSER",
     "sandbox": "TPMLAB_REQUIRE_SANDBOX",
     "kv": "TPMLAB_REQUIRE_KV",
+    "hub": "TPMLAB_REQUIRE_HUB",
 }
 
 
