@@ -16,11 +16,12 @@ DATA := datasets/orbit.sqlite
 DATA_SOURCES := $(wildcard tpmlab/data/*.py tpmlab/data/generate/*.py)
 EXERCISES := $(sort $(wildcard exercises/*/*.ipynb))
 
-.PHONY: help lab instructor test test-fast typecheck nbdime lint format data release assignments grade-demo bench bench-data bench-grading clean venv
+.PHONY: help lab instructor site test test-fast typecheck nbdime lint format data release assignments grade-demo bench bench-data bench-grading clean venv
 
 help:
 	@echo "make lab         set up (first time) and start the course in JupyterLab"
 	@echo "make instructor  start JupyterLab as the instructor (formgrader) in autograder/"
+	@echo "make site        build the course website into build/site/ (Jupyter Book 2, offline)"
 	@echo "make test        set up (first time), lint, type-check and run the whole test suite"
 	@echo "make test-fast   the author's loop: lint, type-check and the tests that need no service"
 	@echo "make nbdime      show notebook diffs cell by cell in git (nbdime, this clone only)"
@@ -39,8 +40,21 @@ $(RUNTIME_STAMP): pyproject.toml
 	@touch $(RUNTIME_STAMP)
 
 $(STAMP): $(RUNTIME_STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[test,cluster]"
+	$(BIN)/python -m pip install --quiet -e ".[test,cluster,site]"
 	@touch $(STAMP)
+
+# The course website: Jupyter Book 2 (the site extra) on the executed lessons. The theme's npm
+# packages (website/book-theme/package-lock.json) are installed once; after that the build needs
+# no network. EXECUTE=none skips running the lessons (pages without outputs).
+SITE_STAMP := $(VENV)/.installed-site
+EXECUTE ?= all
+
+$(SITE_STAMP): $(RUNTIME_STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[site]"
+	@touch $(SITE_STAMP)
+
+site: $(SITE_STAMP) $(DATA)
+	$(BIN)/python -m tpmlab.website build --execute "$(EXECUTE)"
 
 data: $(DATA)
 
