@@ -22,6 +22,7 @@ from tpmlab.errors import TPMLabError
 from tpmlab.paths import REPO_ROOT, manifest_path
 from tpmlab.website.pages import Page, all_pages, launch_url, toc
 
+FAVICON = REPO_ROOT / "website" / "favicon.svg"
 #: Seconds a cell may run while a lesson is executed for the site (a lesson runs in under 30 s).
 CELL_TIMEOUT = 300
 
@@ -143,7 +144,8 @@ def myst_config(theme: Path, binder: str) -> dict:
         "site": {
             "template": str(theme),
             "title": "TPM Skills Lab",
-            "options": {"logo_text": "TPM Skills Lab"},
+            # A favicon of the course's own: the theme's default is a link to mystmd.org's.
+            "options": {"logo_text": "TPM Skills Lab", "favicon": str(FAVICON)},
         },
     }
 
