@@ -275,7 +275,7 @@ def test_the_executed_lesson_has_its_plots_in_the_html(site):
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_a_lesson_page_shows_its_plot_in_the_browser(site):  # noqa: C901
+def test_a_lesson_page_shows_its_plot_in_the_browser(site):
     from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, _missing_browser
 
     reason = _missing_browser()
@@ -296,16 +296,14 @@ def test_a_lesson_page_shows_its_plot_in_the_browser(site):  # noqa: C901
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            outside = []
-            page.on(
-                "request",
-                lambda r: outside.append(r.url) if not r.url.startswith(base) else None,
-            )
             page.goto(f"{base}/{slug}", wait_until="load")
             expect(page.locator("h1").first).to_contain_text("3.2")
             plot = page.locator("img[src*='.png'], img[src*='.webp']").first
             plot.scroll_into_view_if_needed()
             expect(plot).to_be_visible()
+            page.wait_for_function(
+                "img => img.complete && img.naturalWidth > 0", arg=plot.element_handle()
+            )
             size = plot.evaluate("img => [img.naturalWidth, img.naturalHeight]")
             assert size[0] > 100 and size[1] > 100, f"the plot did not load: {size}"
             plot.screenshot(path=str(SHOTS / "lesson-plot.png"))

@@ -28,9 +28,13 @@ CELL_TIMEOUT = 300
 
 
 def _inputs_digest() -> str:
-    """What an executed lesson depends on besides itself: the package and the dataset."""
+    """What an executed lesson depends on besides itself: the package (less this site code,
+    which no lesson imports) and the dataset."""
     digest = hashlib.sha256()
+    site_code = REPO_ROOT / "tpmlab" / "website"
     for path in sorted((REPO_ROOT / "tpmlab").rglob("*")):
+        if site_code in path.parents:
+            continue
         if path.is_file() and path.suffix in {".py", ".json", ".yaml", ".yml", ".sql", ".html"}:
             digest.update(path.relative_to(REPO_ROOT).as_posix().encode())
             digest.update(path.read_bytes())
