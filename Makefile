@@ -16,11 +16,12 @@ DATA := datasets/orbit.sqlite
 DATA_SOURCES := $(wildcard tpmlab/data/*.py tpmlab/data/generate/*.py)
 EXERCISES := $(sort $(wildcard exercises/*/*.ipynb))
 
-.PHONY: help lab instructor test test-fast typecheck nbdime lint format data release assignments grade-demo bench bench-data bench-grading clean venv
+.PHONY: help lab instructor site test test-fast typecheck nbdime lint format data release assignments grade-demo bench bench-data bench-grading clean venv
 
 help:
 	@echo "make lab         set up (first time) and start the course in JupyterLab"
 	@echo "make instructor  start JupyterLab as the instructor (formgrader) in autograder/"
+	@echo "make site        build the course website into build/site/ (Jupyter Book 2, offline)"
 	@echo "make test        set up (first time), lint, type-check and run the whole test suite"
 	@echo "make test-fast   the author's loop: lint, type-check and the tests that need no service"
 	@echo "make nbdime      show notebook diffs cell by cell in git (nbdime, this clone only)"
@@ -64,6 +65,14 @@ lock:
 	@command -v $(UV) >/dev/null 2>&1 || { echo "make lock needs uv: pip install uv (https://docs.astral.sh/uv/)"; exit 1; }
 	$(UV) pip compile pyproject.toml $(LOCK_FLAGS) -o $(LOCK_RUNTIME)
 	$(UV) pip compile pyproject.toml $(LOCK_FLAGS) --all-extras -c $(LOCK_RUNTIME) -o $(LOCK_TEST)
+
+# The course website: Jupyter Book 2 (the site extra, in the test lock) on the executed lessons.
+# The theme's npm packages (website/book-theme/package-lock.json) are installed once; after that
+# the build needs no network. EXECUTE=none skips running the lessons (pages without outputs).
+EXECUTE ?= all
+
+site: $(STAMP) $(DATA)
+	$(BIN)/python -m tpmlab.website build --execute "$(EXECUTE)"
 
 data: $(DATA)
 
