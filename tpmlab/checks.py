@@ -81,8 +81,18 @@ def check_type(value, expected: type | tuple[type, ...], name: str) -> None:
             if isinstance(expected, tuple)
             else expected.__name__
         )
+        article = "an" if wanted[0] in "aeiou" else "a"
+        hint = ""
+        if type(value).__module__ == "numpy" and hasattr(value, "item"):
+            # a value read out of a DataFrame (df["col"].iloc[0]) is numpy's, not Python's
+            first = expected[0] if isinstance(expected, tuple) else expected
+            hint = (
+                f" A value taken out of a DataFrame is numpy's {type(value).__name__}: convert "
+                f"it with {first.__name__}(...), for example {first.__name__}(df['col'].iloc[0])."
+            )
         raise CheckFailed(
-            f"`{name}` should be a {wanted}, but it is a {type(value).__name__}: {value!r:.80}."
+            f"`{name}` should be {article} {wanted}, but it is a {type(value).__name__}: "
+            f"{value!r:.80}.{hint}"
         )
 
 
