@@ -89,8 +89,25 @@ q1_verdict = "tracking"''',
 BLAMES_THE_MIX = {
     "q2": 'def drop_start(eng):\n    return "2025-06-03"',
     "q3": 'def affected_platform(eng):\n    return "ios"',
-    # the activation event itself, as the question's metric suggests
-    "q4": 'def broken_step(eng, platform):\n    return "task_created"',
+    # the platform argument ignored: every signup's funnel, which the broken platform dominates
+    "q4": """def broken_step(eng, platform):
+    steps = ["signup", "onboarding_complete", "project_created", "task_created"]
+    sql = (
+        "SELECT u.user_id, u.signup_date <= '2025-05-28' AS early, e.event_name "
+        "FROM users u JOIN events e ON e.user_id = u.user_id "
+        "WHERE (u.signup_date BETWEEN '2025-05-01' AND '2025-05-28' "
+        "OR u.signup_date BETWEEN '2025-06-12' AND '2025-06-23') "
+        "AND e.event_time <= DATETIME(u.signup_at, '+7 days') GROUP BY 1, 2, 3"
+    )
+    did = pd.read_sql(text(sql), eng).assign(one=1)
+    wide = did.pivot_table(
+        index=["user_id", "early"], columns="event_name", values="one", fill_value=0
+    )
+    drop = {}
+    for prev, step in zip(steps[:-1], steps[1:]):
+        rate = wide[wide[prev] == 1].groupby("early")[step].mean()
+        drop[step] = rate[1] - rate[0]
+    return max(drop, key=drop.get)""",
     "q5": '''def cause(eng):
     sql = """
     SELECT channel,

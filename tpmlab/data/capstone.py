@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
 
-from sqlalchemy import Column, MetaData, Table, Text
+from sqlalchemy import Column, MetaData, Table, Text, event
 from sqlalchemy.engine import Engine
 
 from tpmlab import paths
@@ -155,6 +156,42 @@ def db_path(seed: int = 42, scale: float = 1.0) -> Path:
 def capstone_engine(seed: int = 42, scale: float = 1.0) -> Engine:
     """A read-only engine on the capstone's Orbit for ``seed`` (built once, then cached)."""
     return sqlite_engine(db_path(seed, scale), read_only=True)
+
+
+#: The onboarding steps a second break can hide, and the platforms it can hit.
+_STEPS = ("onboarding_complete", "project_created", "task_created")
+_PLATFORMS = ("web", "ios", "android")
+
+
+def second_break_engine(
+    seed: int = 42,
+    platform: str = "web",
+    step: str = "onboarding_complete",
+    since: str = "2025-06-12",
+) -> Engine:
+    """The capstone's Orbit for ``seed`` with a second break on top, for the hidden tests of a
+    question that takes a platform: six in seven of the ``step`` events of ``platform``'s signups
+    from ``since`` on are gone. Each connection gets a TEMP VIEW named ``events`` that hides them
+    (SQLite resolves a bare table name in ``temp`` before ``main``); the file is not changed.
+    Two platforms then break at two different steps, so an answer that ignores its ``platform``
+    argument names the same step for both and misses one."""
+    if (
+        platform not in _PLATFORMS
+        or step not in _STEPS
+        or not re.fullmatch(r"\d{4}-\d\d-\d\d", since)
+    ):
+        raise ValueError(f"unknown platform, step or date: {platform!r}, {step!r}, {since!r}")
+    eng = capstone_engine(seed)
+
+    @event.listens_for(eng, "connect")
+    def _second_break(dbapi_conn, _record):  # pragma: no cover - trivial
+        dbapi_conn.execute(
+            "CREATE TEMP VIEW IF NOT EXISTS events AS SELECT * FROM main.events WHERE NOT ("
+            f"event_name = '{step}' AND user_id % 7 <> 0 AND user_id IN (SELECT user_id FROM "
+            f"main.users WHERE platform = '{platform}' AND signup_date >= '{since}'))"
+        )
+
+    return eng
 
 
 def manifest(seed: int = 42, scale: float = 1.0) -> dict:
