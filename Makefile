@@ -109,9 +109,10 @@ TYPED := tpmlab/grading tpmlab/scoring.py
 typecheck: $(STAMP)
 	$(BIN)/mypy $(TYPED)
 
-# --dist loadgroup: each test file stays on one worker (tests/conftest.py puts it in a group of its
-# own), except the long cases of the files in its SPREAD_BY_CASE, which spread one by one.
-PYTEST := TPMLAB_STRICT_TRY_IT=1 $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --durations=15
+# --dist loadfile: a file's tests (a notebook's cells) stay on one worker, in order. Not loadgroup:
+# pytest-xdist 3.8 marks a group by rewriting item._nodeid, which pytest 9 no longer reads, so the
+# groups fall apart and a notebook's cells run on both workers.
+PYTEST := TPMLAB_STRICT_TRY_IT=1 $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --durations=15
 
 test: $(STAMP) lint typecheck $(DATA)
 	$(PYTEST) $(PYTEST_ARGS) tests course exercises --nbval-lax

@@ -114,28 +114,8 @@ NOTEBOOK_MARKERS = {
 }
 
 
-#: Test files whose parametrized cases are spread over the xdist workers one case at a time
-#: instead of staying together: each case is a long end-to-end run (a whole class autograded) of
-#: its own, and together on one worker they were its last nine minutes.
-SPREAD_BY_CASE = {"tests/test_grading_assignments.py"}
-
-
-def _xdist_group(item) -> str:
-    """The xdist group of a test (``--dist loadgroup``): its file, as ``--dist loadfile`` would,
-    so a file's module-scoped fixtures are built once; a case of a SPREAD_BY_CASE file alone."""
-    try:
-        rel = item.path.relative_to(paths.REPO_ROOT).as_posix()
-    except ValueError:
-        rel = str(item.path)
-    callspec = getattr(item, "callspec", None)
-    if rel in SPREAD_BY_CASE and callspec is not None:
-        return f"{rel}[{callspec.id}]"
-    return rel
-
-
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
         if item.path.suffix != ".ipynb":
             continue
         try:
