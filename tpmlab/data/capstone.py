@@ -36,24 +36,7 @@ _metadata = MetaData()
 
 
 #: The tables of the scenario's database (every Orbit table but the raw layer).
-TABLES = [
-    "users",
-    "workspaces",
-    "sessions",
-    "projects",
-    "events",
-    "tasks",
-    "subscriptions",
-    "payments",
-    "experiments",
-    "experiment_assignments",
-    "experiment_outcomes",
-    "experiment_daily",
-    "api_requests",
-    "deploys",
-    "incidents",
-    "dataset_info",
-]
+TABLES = [t for t in schema.TABLE_ORDER if t != "raw_events"]
 
 
 def _tables() -> list[Table]:
