@@ -33,6 +33,16 @@ RATES = """
     )"""
 
 BLAMES_THE_EXPERIMENT = {
+    # the step converting least after the drop, not the one whose conversion fell the most
+    "q4": """def broken_step(eng, platform):
+    steps = ["signup", "onboarding_complete", "project_created", "task_created"]
+    def did(s):
+        return f"EXISTS(SELECT 1 FROM events e WHERE e.user_id=u.user_id AND e.event_name='{s}' AND e.event_time <= DATETIME(u.signup_at, '+7 days'))"
+    res = {}
+    for prev, cur in zip(steps, steps[1:]):
+        sql = f"SELECT AVG({did(cur)}) AS c FROM users u WHERE u.platform=:p AND u.signup_date BETWEEN '2025-06-12' AND '2025-06-23' AND {did(prev)}"
+        res[cur] = pd.read_sql(text(sql), eng, params={"p": platform})["c"].iloc[0]
+    return min(res, key=res.get)  # step with the lowest after-conversion""",
     "q1": '''def weekly_activation(eng):
     sql = """
     SELECT DATE(u.signup_date, '-6 days', 'weekday 1') AS week, COUNT(*) AS signups,
