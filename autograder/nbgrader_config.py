@@ -59,7 +59,10 @@ c.GenerateFeedback.preprocessors = [
 # bubblewrap it refuses, unless TPMLAB_GRADE_UNSAFE=1). Hidden tests record answers; they are
 # judged here, in the grading process (TrustedScoring, tpmlab.grading.judge), against the answer
 # key built from the source notebook (tpmlab.grading.keys), never inside the student's kernel.
+# An assignment with per-learner variants (tpmlab.variants) first gets its owner's parameters
+# (PinVariant), and is judged with the key of the owner's variant.
 c.Autograde.autograde_preprocessors = [
+    "tpmlab.grading.preprocessors.pin_variant.PinVariant",
     "tpmlab.grading.preprocessors.sandboxed_execute.SandboxedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",

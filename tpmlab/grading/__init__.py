@@ -47,6 +47,6 @@ Untrusted code:
 - ``sanitize``: the one HTML sanitiser, so nothing a submission displays runs in a browser.
 
 nbgrader steps (``preprocessors``, one class a module, installed by
-``autograder/nbgrader_config.py``): ``sandboxed_execute``, ``trusted_scoring``,
+``autograder/nbgrader_config.py``): ``pin_variant``, ``sandboxed_execute``, ``trusted_scoring``,
 ``sanitize_notebook``, ``add_mark_schemes`` and ``hide_hidden_tests``.
 """

@@ -217,6 +217,22 @@ def _rubric_section(course: Course, assignment: str) -> list[str]:
     return parts
 
 
+def _variants_section(graded: pd.DataFrame) -> str:
+    """Mean score per variant of an assignment with per-learner variants: a variant much harder
+    than the others shows here."""
+    rows = []
+    by = graded.groupby("variant", sort=False)["percent"]
+    for variant in sorted(by.groups, key=natural_key):
+        values = by.get_group(variant).dropna()
+        mean = f"{values.mean():.1f}%" if len(values) else "–"
+        rows.append([e(variant), e(str(len(values))), e(mean)])
+    return (
+        '<h2 id="variants">Variants</h2><p>Each learner was graded on the parameters of their '
+        "own variant (the variant column below). Mean % of the autograded points per variant:</p>"
+        + _table([("Variant", "num"), ("Graded", "num"), ("Mean", "num")], rows)
+    )
+
+
 def render(course: Course, assignment: str) -> str:
     """The report's HTML."""
     students = student_table(course, assignment)
@@ -440,6 +456,9 @@ def render(course: Course, assignment: str) -> str:
     else:
         parts.append("<p>None.</p>")
 
+    has_variants = bool(len(students)) and bool(students["variant"].astype(bool).any())
+    if has_variants:
+        parts.append(_variants_section(graded))
     parts.append('<h2 id="students">All students</h2>')
     rows = []
     for r in students.itertuples():
@@ -462,6 +481,7 @@ def render(course: Course, assignment: str) -> str:
                 ),
                 e("; ".join(r.flags)),
             ]
+            + ([e(r.variant)] if has_variants else [])
         )
     parts.append(
         _table(
@@ -473,7 +493,8 @@ def render(course: Course, assignment: str) -> str:
                 ("Hand-graded", "num"),
                 ("Late (penalty)", "num"),
                 ("Flags", "msg"),
-            ],
+            ]
+            + ([("Variant", "num")] if has_variants else []),
             rows,
         )
     )

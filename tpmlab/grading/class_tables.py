@@ -43,15 +43,35 @@ def late_submissions(course: Course, assignment: str) -> dict[str, dict]:
     return out
 
 
+def variant_labels(course: Course, assignment: str):
+    """student -> the variant the student was graded on (``"3 of 8"``; empty for an assignment
+    without per-learner variants, :mod:`tpmlab.variants`)."""
+    from tpmlab.grading.ipynb import read
+    from tpmlab.variants import parse
+
+    found = []
+    for name in course.source_notebooks(assignment):
+        params = parse(read(course.source_dir(assignment) / name))
+        if params is not None:
+            found.append(params)
+
+    def label(student: str) -> str:
+        return "; ".join(f"{p.number_of(student)} of {p.count}" for p in found)
+
+    return label
+
+
 def student_table(course: Course, assignment: str) -> pd.DataFrame:
     """One row per student: status, autograded score and maximum (the percentage divides by
     the autograded maximum only), hand-graded score, maximum and answers waiting, flags,
-    reason, lateness (seconds and days late, the late policy's penalty in percent)."""
+    reason, lateness (seconds and days late, the late policy's penalty in percent) and the
+    variant graded (on an assignment with per-learner variants)."""
     from tpmlab.grading.report import grades_table, review_log
 
     table = grades_table(course, assignment)
     log = review_log(course, assignment)
     late = late_submissions(course, assignment)
+    variant = variant_labels(course, assignment)
     rows = []
     for student, rows_of in table.groupby("student"):
         auto = rows_of[rows_of["autograded"]]
@@ -81,6 +101,7 @@ def student_table(course: Course, assignment: str) -> pd.DataFrame:
                 "late_seconds": late.get(student, {}).get("seconds", 0.0),
                 "late_days": late.get(student, {}).get("days", 0),
                 "late_penalty": late.get(student, {}).get("penalty", 0.0),
+                "variant": variant(student),
             }
         )
     # students the last run tried but could not record (no submission at all)
@@ -101,6 +122,7 @@ def student_table(course: Course, assignment: str) -> pd.DataFrame:
                     "late_seconds": 0.0,
                     "late_days": 0,
                     "late_penalty": 0.0,
+                    "variant": variant(student),
                 }
             )
     frame = pd.DataFrame(rows)

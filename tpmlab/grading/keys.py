@@ -11,6 +11,10 @@ comparing them in the student's kernel (see that module for why). The judge
 - :func:`load_key` caches keys by a fingerprint of the notebook, the dataset and the tpmlab code
   (:func:`fingerprint`), in :func:`key_dir` (inside the course folder, which the sandboxed
   kernels cannot see). ``python -m tpmlab.grading.keys SOURCE.ipynb`` builds or checks them.
+- An assignment with per-learner variants (:mod:`tpmlab.variants`) has one key per variant:
+  ``variant=k`` runs the solution with its parameters cell pinned to variant ``k``. Keys are built
+  only for the variants a class has (:func:`variant_number` says a student's), once each, and
+  :data:`BUILDS` counts the builds of this process.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from tpmlab.grading.judge import code_cells, contains_object
 from tpmlab.paths import REPO_ROOT, data_dir
 
 FORMAT = 1
+#: Answer keys built by this process (source name, variant), in order: what a run cost in builds.
+BUILDS: list[tuple[str, int | None]] = []
 
 
 class AnswerKeyError(TPMLabError):
@@ -48,9 +54,42 @@ def _code_hash() -> str:
     return digest.hexdigest()
 
 
-def fingerprint(source: str | Path) -> str:
-    """What a key depends on: the source notebook, the built dataset, the tpmlab code."""
-    digest = hashlib.sha256(f"tpmlab-answer-key-{FORMAT}".encode())
+def variant_number(source: str | Path, student: str) -> int | None:
+    """The variant ``student`` is graded on for ``source`` (None: the assignment has none)."""
+    from tpmlab.variants import variant_of
+
+    found = variant_of(read(Path(source)), student)
+    return None if found is None else found.number
+
+
+def _has_variants(source: Path) -> bool:
+    from tpmlab.variants import parameters_cell
+
+    return parameters_cell(read(source)) is not None
+
+
+def pinned(nb, variant: int | None):
+    """``nb`` with its parameters cell pinned to ``variant`` (unchanged without variants; variant
+    0 when None is given for a notebook with variants)."""
+    from tpmlab.variants import parameters_cell, pin
+
+    cell = parameters_cell(nb)
+    if cell is None:
+        if variant is not None:
+            raise AnswerKeyError(
+                f"variant {variant} asked for a notebook without a parameters cell",
+                "Build its key without variant=.",
+            )
+        return nb
+    if variant is None:
+        variant = 0  # the assignment as it reads without variants
+    cell.source = pin(cell.source, variant)
+    return nb
+
+
+def fingerprint(source: str | Path, variant: int | None = None) -> str:
+    """What a key depends on: the source notebook, the variant, the built dataset, the code."""
+    digest = hashlib.sha256(f"tpmlab-answer-key-{FORMAT}-variant-{variant}".encode())
     digest.update(Path(source).read_bytes())
     manifest = data_dir() / "manifest.json"
     digest.update(manifest.read_bytes() if manifest.exists() else b"no dataset")
@@ -59,10 +98,12 @@ def fingerprint(source: str | Path) -> str:
 
 
 # ---- building a key ---------------------------------------------------------------------------
-def build_key(source: str | Path, *, timeout: int = 300) -> dict:
-    """Run the source notebook (the solution) and return its answer key."""
+def build_key(source: str | Path, *, timeout: int = 300, variant: int | None = None) -> dict:
+    """Run the source notebook (the solution; pinned to ``variant`` if it has variants) and
+    return its answer key."""
     source = Path(source)
-    executed = execute(read(source), cwd=source.parent, timeout=timeout)
+    BUILDS.append((source.name, variant))
+    executed = execute(pinned(read(source), variant), cwd=source.parent, timeout=timeout)
     cells: dict[str, list[dict]] = {}
     problems: list[str] = []
     for _cell, gid, records, others in code_cells(executed):
@@ -104,16 +145,21 @@ def build_key(source: str | Path, *, timeout: int = 300) -> dict:
     return {
         "format": FORMAT,
         "notebook": source.name,
-        "fingerprint": fingerprint(source),
+        "variant": variant,
+        "fingerprint": fingerprint(source, variant),
         "cells": cells,
     }
 
 
-def load_key(source: str | Path, *, build: bool = True) -> dict:
-    """The cached key of ``source`` (built and cached first if missing or stale)."""
+def load_key(source: str | Path, *, build: bool = True, variant: int | None = None) -> dict:
+    """The cached key of ``source`` (built and cached first if missing or stale); ``variant``:
+    the key of that variant of an assignment with per-learner variants."""
     source = Path(source)
-    fp = fingerprint(source)
-    path = key_dir() / f"{source.stem}-{fp[:24]}.json"
+    if variant is None and _has_variants(source):
+        variant = 0  # the assignment as it reads without variants: the same key as variant 0
+    fp = fingerprint(source, variant)
+    tag = "" if variant is None else f"-v{variant}"
+    path = key_dir() / f"{source.stem}{tag}-{fp[:24]}.json"
     try:
         key = json.loads(path.read_text())
         if key.get("fingerprint") == fp and key.get("format") == FORMAT:
@@ -126,7 +172,7 @@ def load_key(source: str | Path, *, build: bool = True) -> dict:
             "Run `tpmlab-grade autograde` (it builds the keys first) or "
             "`python -m tpmlab.grading.keys SOURCE.ipynb`.",
         )
-    key = build_key(source)
+    key = build_key(source, variant=variant)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".key-", suffix=".json", dir=path.parent)
     with os.fdopen(fd, "w") as handle:

@@ -28,7 +28,8 @@ from tpmlab.grading.ipynb import (
     read,
 )
 from tpmlab.grading.judge import judged_copy
-from tpmlab.grading.keys import load_key
+from tpmlab.grading.keys import load_key, pinned
+from tpmlab.variants import parameters_cell
 
 
 @dataclass(frozen=True)
@@ -94,15 +95,20 @@ def run(
     *,
     released: bool = False,
     timeout: int = 120,
+    variant: int | None = None,
 ) -> dict[str, CellResult]:
     """Execute the source notebook at ``path`` (or its released version) with optional
     substituted answers, in the notebook's own folder, and return per-test-cell results judged
-    with the source's answer key."""
+    with the source's answer key. On an assignment with per-learner variants
+    (:mod:`tpmlab.variants`) the notebook runs as ``variant`` (0 when not given) and is judged
+    with that variant's key, as the grader does for a learner of that variant."""
     path = Path(path)
-    key = load_key(path)
+    key = load_key(path, variant=variant)
     nb = read(path)
     if released:
         nb = release(nb)
     if answers:
         nb = substitute(nb, answers)
+    if parameters_cell(nb) is not None:
+        nb = pinned(nb, variant)
     return results(execute(nb, cwd=path.parent, timeout=timeout), key)

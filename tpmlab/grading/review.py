@@ -2,7 +2,9 @@
 
 nbgrader restores test cells from the source before grading, so an edited or deleted test cell
 cannot change a score; it is still worth a look. Flags: missing or corrupt notebooks, extra
-files, edited or deleted test cells, and code that reaches for the grader's machinery.
+files, edited or deleted test cells, a parameters cell or ``STUDENT_ID`` that is not the owner's
+(on an assignment with per-learner variants, :mod:`tpmlab.variants`), and code that reaches for
+the grader's machinery.
 
 The ``suspicious code`` flags come from reading the source for patterns: they are **advice** for
 a human reader, not detection. A name built from strings (``getattr(os, "sy" + "stem")``,
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import nbformat
 
+from tpmlab import variants
 from tpmlab.grading.ipynb import is_autograded_test, strip_hidden
 
 # Code an honest answer never needs: these are flagged for review, never penalised.
@@ -176,6 +179,11 @@ def review_submission(course, assignment: str, folder: Path) -> list[str]:
         if problem:
             flags.append(f"corrupt notebook: {name} ({problem})")
         source_nb = nbformat.read(str(course.source_dir(assignment) / name), as_version=4)
+        if not problem:  # a learner's id or parameters that are not the owner's
+            try:
+                flags += variants.review_flags(nb, source_nb, folder.parent.name)
+            except (RecursionError, MemoryError, ValueError) as exc:
+                flags.append(f"variant: the parameters could not be read ({type(exc).__name__})")
         theirs = _test_cells(nb)
         for grade_id, source in _test_cells(source_nb).items():
             if grade_id not in theirs:

@@ -2,6 +2,8 @@
 
 ``autograder/nbgrader_config.py`` puts them among nbgrader's steps:
 
+- ``pin_variant.PinVariant``: autograde, before Execute: on an assignment with per-learner
+  variants, the source's parameters cell with the submission's owner as ``STUDENT_ID``;
 - ``sandboxed_execute.SandboxedExecute``: autograde's Execute step, with the student's kernel in
   the bubblewrap sandbox and the output it keeps capped;
 - ``trusted_scoring.TrustedScoring``: autograde, after Execute: judges the hidden tests' recorded
