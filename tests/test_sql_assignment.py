@@ -28,6 +28,7 @@ from tpmlab.grading import notebooks
 from tpmlab.grading.judge import judge_records
 from tpmlab.grading.keys import load_key
 from tpmlab.scoring import collecting
+from tpmlab.variants import next_month, parse
 
 PATH = EXERCISES / "01-sql-analytics" / "sql-analytics.ipynb"
 QUESTIONS = [f"q{i}" for i in range(1, 11)]
@@ -451,6 +452,12 @@ def hard_coded(result) -> str:
     return f"SELECT {', '.join(columns)} FROM (\n   {body}\n) AS typed_in ORDER BY row_no"
 
 
+def _variant_zero(nb) -> dict:
+    """What the answer cells use from the parameters cell: ``V`` of variant 0 (the questions as
+    the wrong answers above read them) and ``next_month``."""
+    return {"V": parse(nb).at(0), "next_month": next_month}
+
+
 @pytest.mark.slow
 def test_hard_coded_results_fail_on_the_reseeded_copy(orbit_engine):
     """Typing in the right numbers for Orbit passes the public checks and the answer on Orbit, but
@@ -463,7 +470,7 @@ def test_hard_coded_results_fail_on_the_reseeded_copy(orbit_engine):
     cells = notebooks.grade_cells(nb)
     answers = {}
     for q in QUESTIONS:
-        ns: dict = {}
+        ns: dict = _variant_zero(nb)
         exec(cells[q]["cell"].source, ns)
         result = run_learner_query(ns[f"{q}_sql"], orbit_engine, name=f"{q}_sql")
         answers[q] = answer_source(q, hard_coded(result))
@@ -498,6 +505,7 @@ def _outcomes(engine, reseeded, key) -> dict[tuple[str, str], str]:
     base: dict = {}
     exec(setup.replace("eng = engine()", "eng = __engine__"), base | {"__engine__": engine}, base)
     base["eng"] = engine
+    base |= _variant_zero(notebooks.read(PATH))  # the answers' parameters (V), as run() has
     base["reseeded_engine"] = lambda seed: reseeded if seed == RESEED else pytest.fail(seed)
     base["n_users"] = int(base["query"]("SELECT COUNT(*) AS n FROM users", engine)["n"].iloc[0])
     out = {}

@@ -25,7 +25,15 @@ from tpmlab.grading.class_report import class_report
 from tpmlab.grading.demo import make_course, solution_answers
 from tpmlab.grading.feedback import generate_feedback
 from tpmlab.grading.ipynb import read
-from tpmlab.variants import Parameters, VariantError, claimed_id, next_month, parse, pin
+from tpmlab.variants import (
+    Parameters,
+    VariantError,
+    claimed_id,
+    next_month,
+    parse,
+    pin,
+    review_flags,
+)
 
 SQL = "01-sql-analytics"
 
@@ -70,6 +78,19 @@ def test_the_grader_reads_and_pins_a_parameters_cell_without_running_it():
     cell = next(c for c in nb.cells if "STUDENT_ID = " in c.source and "Parameters" not in c.source)
     cell.source = 'STUDENT_ID = "bob"'
     assert claimed_id(nb) == "bob"
+    source = read(keys.REPO_ROOT / "exercises" / SQL / "sql-analytics.ipynb")
+    assert review_flags(nb, source, "Ada") == [
+        "variant: STUDENT_ID says 'bob' (variant 4 of 8), graded on Ada's own variant 3 of 8"
+    ]
+    assert params.of("Ada ").number == params.of("ada").number  # as a learner may type it
+    cell.source = 'STUDENT_ID: str = " ADA "'
+    assert review_flags(nb, source, "ada") == []
+    cell.source = 'STUDENT_ID = " "'  # blank (JupyterHub's login is used): nothing to flag
+    assert review_flags(nb, source, "ada") == []
+    nb.cells.append(nbformat.v4.new_code_cell('V = PARAMETERS.of("bob")\nSTUDENT_ID = "bob"'))
+    assert review_flags(nb, source, "ada") == [
+        "variant: another cell sets STUDENT_ID, V (graded on ada's own variant 3 of 8)"
+    ]
     code = next(c for c in nb.cells if "PARAMETERS = Parameters(" in c.source)
     code.source = code.source.replace("variants=8", "variants=int('8')")
     with pytest.raises(VariantError, match="literal values only"):
@@ -230,3 +251,30 @@ def test_a_class_of_60_across_8_variants_builds_8_keys(tmp_path):
     keys.BUILDS.clear()
     autograde(course, TOY, workers=2, progress=False, students=students[:3], force=True)
     assert keys.BUILDS == []
+
+
+# ---- every variant of every assignment ---------------------------------------------------------
+VARIED = {  # the test cells whose expected answers must differ between any two variants
+    "01-sql-analytics/sql-analytics.ipynb": {"q1-tests", "q3-tests", "q5-tests"},
+    "03-ab-testing/ab-testing.ipynb": {"q3-tests"},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(VARIED))
+def test_every_variant_is_sound_and_asks_its_own_numbers(name):
+    """Each variant's solution passes its own tests (a key builds), the varied questions expect
+    other answers in every other variant, and the rest of the assignment does not move."""
+    path = keys.REPO_ROOT / "exercises" / name
+    params = parse(read(path))
+    built = {k: keys.load_key(path, variant=k)["cells"] for k in range(params.count)}
+    for j in range(params.count):
+        for k in range(j + 1, params.count):
+            differ = {g for g in built[j] if built[j][g] != built[k][g]}
+            assert differ == VARIED[name], (j, k, sorted(differ))
+    with_variants = sorted(
+        p.relative_to(keys.REPO_ROOT / "exercises").as_posix()
+        for p in (keys.REPO_ROOT / "exercises").glob("*/*.ipynb")
+        if parse(read(p)) is not None
+    )
+    assert with_variants == sorted(VARIED)

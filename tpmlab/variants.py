@@ -151,8 +151,11 @@ class Parameters:
         return rest[(number - 1) % len(rest)]
 
     def number_of(self, student: str) -> int:
-        """The variant number of a course id (the same everywhere: a hash, not a random draw)."""
-        digest = hashlib.sha256(f"{self.assignment}:{student.strip()}".encode()).hexdigest()
+        """The variant number of a course id (the same everywhere: a hash, not a random draw;
+        letter case and surrounding spaces do not count)."""
+        # ids compare without case or surrounding spaces: "Ada " is ada (as a learner types it)
+        key = f"{self.assignment}:{student.strip().lower()}"
+        digest = hashlib.sha256(key.encode()).hexdigest()
         return int(digest, 16) % self.count
 
     def at(self, number: int, student: str | None = None) -> Variant:
@@ -243,27 +246,57 @@ def pin(source: str, who: str | int) -> str:
     return f"{PIN_MARK}\nSTUDENT_ID = {who!r}\n{source}"
 
 
-def claimed_id(nb) -> str | None:
-    """The ``STUDENT_ID`` a notebook's learner typed (the last literal assignment to it before
-    the parameters cell), or None."""
-    claimed = None
+def _assigned(tree) -> list[tuple[str, ast.expr | None]]:
+    """(name, value) of every top-level assignment of a cell (``x = ...``, ``x: T = ...``)."""
+    out: list[tuple[str, ast.expr | None]] = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            out += [(t.id, node.value) for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            out.append((node.target.id, node.value))
+    return out
+
+
+def _cells_with_trees(nb):
+    """(after the parameters cell?, parsed code) of every other code cell that parses."""
+    params = parameters_cell(nb)
+    seen = False
     for cell in nb.cells:
-        if cell is parameters_cell(nb):
-            break
+        if cell is params:
+            seen = True
+            continue
         if cell.get("cell_type") != "code":
             continue
         try:
             tree = ast.parse(cell.source)
-        except SyntaxError:
+        except (SyntaxError, ValueError):
             continue
-        for node in tree.body:
-            if (
-                isinstance(node, ast.Assign)
-                and any(isinstance(t, ast.Name) and t.id == "STUDENT_ID" for t in node.targets)
-                and isinstance(node.value, ast.Constant)
-            ):
-                claimed = str(node.value.value)
+        yield seen, tree
+
+
+def claimed_id(nb) -> str | None:
+    """The ``STUDENT_ID`` a notebook's learner typed (the last text assigned to it before the
+    parameters cell), or None."""
+    claimed = None
+    for after, tree in _cells_with_trees(nb):
+        if after:
+            break
+        for name, value in _assigned(tree):
+            if name == "STUDENT_ID" and isinstance(value, ast.Constant):
+                claimed = value.value if isinstance(value.value, str) else None
     return claimed
+
+
+def rebound(nb) -> list[str]:
+    """Names of the parameters cell set again elsewhere: ``V`` or ``PARAMETERS`` in any other
+    cell, ``STUDENT_ID`` after it (or before it, to anything but text)."""
+    names = set()
+    for after, tree in _cells_with_trees(nb):
+        for name, value in _assigned(tree):
+            typed = isinstance(value, ast.Constant) and isinstance(value.value, str)
+            if name in ("V", "PARAMETERS") or (name == "STUDENT_ID" and (after or not typed)):
+                names.add(name)
+    return sorted(names)
 
 
 def _norm(source: str) -> str:
@@ -272,7 +305,8 @@ def _norm(source: str) -> str:
 
 def review_flags(nb, source_nb, owner: str) -> list[str]:
     """Review flags for a submission ``nb`` of ``owner`` whose source is ``source_nb``: a
-    parameters cell deleted or edited, or a ``STUDENT_ID`` that is not the owner's. The grade is
+    parameters cell deleted or edited, a ``STUDENT_ID`` that is not the owner's, or ``V``,
+    ``PARAMETERS`` or ``STUDENT_ID`` set again in another cell. The grade is
     not affected (the owner's variant is graded, :func:`pin`); an instructor should look."""
     params = parse(source_nb)
     if params is None:
@@ -285,9 +319,12 @@ def review_flags(nb, source_nb, owner: str) -> list[str]:
         flags.append(f"variant: parameters cell deleted ({graded})")
     elif _norm(theirs.source) != _norm(ours.source):
         flags.append(f"variant: parameters cell edited ({graded})")
-    claimed = claimed_id(nb)
-    if claimed and claimed.strip() != owner:
+    claimed = (claimed_id(nb) or "").strip()
+    if claimed and claimed.lower() != owner.strip().lower():
         flags.append(
-            f"variant: STUDENT_ID says {claimed.strip()!r} ({params.of(claimed).label()}), {graded}"
+            f"variant: STUDENT_ID says {claimed!r} ({params.of(claimed).label()}), {graded}"
         )
+    again = rebound(nb)
+    if again:
+        flags.append(f"variant: another cell sets {', '.join(again)} ({graded})")
     return flags

@@ -22,6 +22,7 @@ from pathlib import Path
 import nbformat
 
 from tpmlab import variants
+from tpmlab.errors import TPMLabError
 from tpmlab.grading.ipynb import is_autograded_test, strip_hidden
 
 # Code an honest answer never needs: these are flagged for review, never penalised.
@@ -182,7 +183,7 @@ def review_submission(course, assignment: str, folder: Path) -> list[str]:
         if not problem:  # a learner's id or parameters that are not the owner's
             try:
                 flags += variants.review_flags(nb, source_nb, folder.parent.name)
-            except (RecursionError, MemoryError, ValueError) as exc:
+            except (RecursionError, MemoryError, ValueError, TPMLabError) as exc:
                 flags.append(f"variant: the parameters could not be read ({type(exc).__name__})")
         theirs = _test_cells(nb)
         for grade_id, source in _test_cells(source_nb).items():
