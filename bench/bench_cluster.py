@@ -7,16 +7,21 @@ Usage: ``python bench/bench_cluster.py [--assignment 00-warmup] [--students 12]
 The same generated class (``tpmlab.grading.demo.make_class``) is graded in fresh copies of the
 course: once by local workers, then on a local Dask cluster (``dask scheduler`` and N ``dask
 worker --nthreads 1`` processes on localhost, started here) for each size; every run must give
-the local run's scores. Printed: each run's wall time, throughput (submissions per minute) and
-its ratio to local grading; the measured per-submission cost on a worker (the mean time a worker
-spent on one student in the 1-worker run) and on the coordinator (recording one student:
-gradebook, flags, autograded folder; its mean and median over every cluster run), the
-gradebook write alone with the course gradebook opened once for the run and opened for each
-student (``record_grades`` without ``book``), on the same students in the same run; and, from those, the number of worker threads
-needed to grade 10,000 submissions in 15 minutes, assuming one grading thread per core and
-workers that do not slow each other (on this machine they share its cores: the 2- and 4-worker
-rows show how far that holds here), and whether the coordinator, which records one student at
-a time while the cluster keeps grading, caps that rate.
+the local run's statuses, scores and flags. Printed: each run's wall time, throughput
+(submissions per minute) and its ratio to local grading; the coordinator's cost per student,
+measured in the same run by wrapping its steps (:class:`Coordinator`): submitting each task,
+receiving each result, and ``_finish`` split into each call (review, collect, scoring and sandbox
+flags, hand-graded answers, the gradebook write, the submission hash, the rest), beside the same
+steps in the local run, where the coordinating process still does all of them (as the
+coordinator of a cluster did before the workers computed the checks); the coordinator process's
+CPU time per student; the gradebook write alone with the course gradebook opened once for the
+run and for each student (``record_grades`` without ``book``); the per-submission cost on a
+worker (the median time of a whole task in the 1-worker run); and the estimate: the cluster size
+needed for 10,000 submissions in 15 minutes, the larger of the workers needed (one grading thread
+per core, workers that do not slow each other: on this machine they share its cores, the 2- and
+4-worker rows show how far that holds here) and the coordinator's bound (it records one student
+at a time while the cluster grades, so it keeps up with at most worker cost / coordinator cost
+threads, and 10,000 x its cost must fit in 15 minutes).
 """
 
 from __future__ import annotations
@@ -116,8 +121,11 @@ class Coordinator:
         from tpmlab.grading import cluster as cluster_module
 
         self.on = False
+        self.mode = "cluster"
         self.times: dict[str, list[float]] = {}
-        self.cpu: list[float] = []  # the coordinator's CPU seconds (all threads) per run
+        self.local: dict[str, list[float]] = {}  # the same steps during local grading
+        # the coordinator's CPU seconds (all threads) per run, from the last task submitted on
+        self.cpu: list[float] = []
         self.task: list[float] = []  # each student's time on a worker, in the 1-worker run
         for label, *places in self.STEPS:
             for module, name in places:
@@ -136,6 +144,7 @@ class Coordinator:
             def __init__(self, *args, **kwargs):
                 super().__init__(*args, **kwargs)
                 bench._mark("submitted")
+                bench._cpu = time.process_time()
 
             def __next__(self):
                 started = time.perf_counter()
@@ -162,7 +171,6 @@ class Coordinator:
 
         def timed_grade_on_cluster(*args, **kwargs):
             generator = grade_on_cluster(*args, **kwargs)
-            cpu = time.process_time()
             while True:
                 waited.clear()
                 started = time.perf_counter()
@@ -179,13 +187,14 @@ class Coordinator:
                     self._add("submitting", self._marks["submitted"] - self._marks["payload"])
                 yield outcome
             if self.on:
-                self.cpu.append(time.process_time() - cpu)
+                self.cpu.append(time.process_time() - self._cpu)
 
         cluster_module.grade_on_cluster = timed_grade_on_cluster
         self._marks: dict[str, float] = {}
 
-    def start(self) -> None:
+    def start(self, mode: str = "cluster") -> None:
         self.on = True
+        self.mode = mode
         self._marks = {}
 
     def stop(self) -> None:
@@ -195,7 +204,8 @@ class Coordinator:
         self._marks.setdefault(name, time.perf_counter())
 
     def _add(self, label: str, seconds: float) -> None:
-        self.times.setdefault(label, []).append(seconds)
+        times = self.times if self.mode == "cluster" else self.local
+        times.setdefault(label, []).append(seconds)
 
     def _timed(self, label: str, function):
         def timed(*args, **kwargs):
@@ -208,9 +218,10 @@ class Coordinator:
 
         return timed
 
-    def per_student(self, students: int) -> dict[str, float]:
-        """label -> mean seconds per student over the cluster runs (``students`` in all)."""
-        return {label: sum(t) / students for label, t in self.times.items()}
+    def per_student(self, students: int, mode: str = "cluster") -> dict[str, float]:
+        """label -> mean seconds per student over the runs of ``mode`` (``students`` in all)."""
+        times = self.times if mode == "cluster" else self.local
+        return {label: sum(t) / students for label, t in times.items()}
 
 
 def _recording_without_open_gradebook(course, assignment: str) -> list[float]:
@@ -274,10 +285,12 @@ def main() -> int:
 
         for source in sorted((EXERCISES / args.assignment).glob("*.ipynb")):
             keys.load_key(source)
+        coordinator.start("local")
         local, seconds, local_course = grade(
             tmp, "local", args.assignment, args.students, workers=args.local_workers
         )
-        expected = {r.student: r.score for r in local}
+        coordinator.stop()
+        expected = {r.student: (r.status, r.score, r.flags) for r in local}
         rows.append((f"local ({args.local_workers} worker processes)", seconds, None))
         graded = 0
         for n in sizes:
@@ -292,9 +305,9 @@ def main() -> int:
                 graded += len(results)
             finally:
                 cluster.close()
-            got = {r.student: r.score for r in results}
+            got = {r.student: (r.status, r.score, r.flags) for r in results}
             if got != expected:
-                print(f"cluster of {n} gave other scores than local grading: {got} != {expected}")
+                print(f"cluster of {n} graded otherwise than local grading: {got} != {expected}")
                 return 1
             if n == 1:
                 worker_costs = list(coordinator.task)
@@ -312,29 +325,50 @@ def main() -> int:
     for label, seconds, _ in rows:
         rate = args.students / seconds * 60
         print(f"{label:<36} {seconds:8.1f} {rate:9.1f} {base / seconds:8.2f}x")
-    print("every run gave the same scores as local grading")
+    graded_ok = sum(r.status == "graded" for r in local)
+    print(
+        f"every run gave the same statuses, scores and flags as local grading ({graded_ok} of "
+        f"{len(local)} graded, {sum(bool(r.flags) for r in local)} flagged)"
+    )
     if not worker_costs or not graded:
         return 0
     split = coordinator.per_student(graded)
+    local_split = coordinator.per_student(len(local), "local")
     finish = split.pop("finish", 0.0)
-    parts = {label: split.pop(label, 0.0) for label, *_ in Coordinator.STEPS}
-    receiving, submitting = split.pop("receiving", 0.0), split.pop("submitting", 0.0)
+    receiving, submitting = split.get("receiving", 0.0), split.get("submitting", 0.0)
     per_student = submitting + receiving + finish
     print(
-        f"\nthe coordinator's cost per student (mean over the {graded} students of the cluster "
-        f"runs, wall time): {per_student * 1000:.1f} ms"
+        f"\nthe coordinator's cost per student, wall time (mean over the {graded} students of "
+        f"the cluster runs); beside it the same steps in the local run, where the coordinating "
+        f"process does all of _finish as the coordinator of a cluster did before the checks "
+        f"moved to the workers ({len(local)} students):"
     )
-    print(f"  {'submitting (read the submission, client.submit)':<52} {submitting * 1000:7.1f} ms")
-    print(f"  {'receiving (the worker outputs written to disk)':<52} {receiving * 1000:7.1f} ms")
-    print(f"  {'_finish':<52} {finish * 1000:7.1f} ms")
-    for label, seconds in parts.items():
-        print(f"    {label:<50} {seconds * 1000:7.1f} ms")
-    rest = finish - sum(parts.values())
-    print(f"    {'the rest (autograded folder, marker, timestamp)':<50} {rest * 1000:7.1f} ms")
+    print(f"  {'step':<50} {'cluster':>9} {'local':>9}")
+
+    def row(label: str, cluster_s: float, local_s: float | None, indent: int = 2) -> None:
+        there = "" if local_s is None else f"{local_s * 1000:6.1f} ms"
+        print(f"{' ' * indent}{label:<{52 - indent}} {cluster_s * 1000:6.1f} ms {there:>9}")
+
+    row("submitting (read the submission, client.submit)", submitting, None)
+    row("receiving (the worker outputs written to disk)", receiving, None)
+    row("_finish", finish, local_split.get("finish", 0.0))
+    parts = 0.0
+    local_parts = 0.0
+    for label, *_ in Coordinator.STEPS:
+        row(label, split.get(label, 0.0), local_split.get(label, 0.0), indent=4)
+        parts += split.get(label, 0.0)
+        local_parts += local_split.get(label, 0.0)
+    row(
+        "the rest (autograded folder, marker, timestamp)",
+        finish - parts,
+        local_split.get("finish", 0.0) - local_parts,
+        indent=4,
+    )
+    row("total", per_student, None)
     cpu = sum(coordinator.cpu) / graded
     print(
-        f"  the coordinator process's CPU time (every thread, Dask's too) while the cluster "
-        f"graded: {cpu * 1000:.1f} ms per student"
+        f"  the coordinator process's CPU time (every thread, Dask's too) from the last task "
+        f"submitted to the last student recorded: {cpu * 1000:.1f} ms per student"
     )
     old_cost, new_cost = statistics.median(before), statistics.median(after)
     print(
@@ -342,15 +376,17 @@ def main() -> int:
         f"with the gradebook kept open for the run, {old_cost * 1000:.1f} ms opening it for "
         f"each student: {old_cost / new_cost:.1f}x"
     )
-    worker_cost = statistics.mean(worker_costs)
+    # steady state: the median task (the first of each thread also starts its grading process)
+    worker_cost = statistics.median(worker_costs)
     threads = math.ceil(TARGET_SUBMISSIONS * worker_cost / TARGET_SECONDS)
-    coordinator_cost = max(per_student, cpu)
+    coordinator_cost = max(per_student, submitting + cpu)
     coordinator_total = TARGET_SUBMISSIONS * coordinator_cost
     keeps_up = math.floor(worker_cost / coordinator_cost)
     print(
         f"\nper submission on a worker (1-worker run, the whole task): {worker_cost:.2f} s "
-        f"(nbgrader's part {nbgrader_cost:.2f} s); on the coordinator {coordinator_cost * 1000:.1f}"
-        " ms (the larger of its wall time and CPU time above)"
+        f"median, {statistics.mean(worker_costs):.2f} s mean (nbgrader's part "
+        f"{nbgrader_cost:.2f} s mean); on the coordinator {coordinator_cost * 1000:.1f} ms (the "
+        "larger of its wall time and its submitting plus CPU time above)"
     )
     print(
         f"workers needed: {TARGET_SUBMISSIONS:,} x {worker_cost:.2f} s / {TARGET_SECONDS} s = "
