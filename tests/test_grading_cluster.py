@@ -271,6 +271,74 @@ def test_a_class_graded_on_the_cluster_gets_the_local_scores(cluster, tmp_path):
     )
 
 
+def test_flags_markers_and_grades_from_the_cluster_are_those_of_local_grading(cluster, tmp_path):
+    """The cluster worker computes the review, scoring and sandbox flags, the hash and the
+    hand-graded answers that the coordinator computes for local grading: the same class graded
+    both ways must give the same flags, markers and gradebook rows, flag for flag."""
+    # review flags (an edited test cell, an extra file, suspicious code), a sandbox refusal
+    # (a write outside the scratch directory), a failure (a corrupt notebook), a blank and a
+    # written hand-graded answer, and a flag of collect's, which the coordinator adds
+    students = ["alice", "bob", "henry", "judy", "leo", "pat"]
+    writes_outside = (
+        "try:\n    open('/usr/tpmlab-probe', 'w')\nexcept OSError as exc:\n    print(exc)\n"
+    )
+    courses = {}
+    for way in ("local", "cluster"):
+        course = _course(tmp_path / way, students)
+        _add_student(course, "rita", {**RIGHT, "q2": writes_outside + RIGHT["q2"]})
+        sidecar = course.root / "submitted" / "leo" / f"{ASSIGNMENT}.collect.json"
+        sidecar.write_text(json.dumps({"status": "collected", "flags": ["renamed ps1 (1)"]}))
+        courses[way] = course
+    local = {
+        r.student: r
+        for r in autograde(
+            courses["local"],
+            ASSIGNMENT,
+            workers=2,
+            cell_timeout=CELL_TIMEOUT,
+            student_timeout=120,
+            progress=False,
+            sandbox="required",
+        )
+    }
+    remote = _grade(courses["cluster"], cluster.address)
+    everyone = [*students, "rita"]
+    assert sorted(local) == sorted(remote) == everyone
+    expected = {
+        "henry": "edited test cell: q1-tests",
+        "judy": "corrupt notebook",
+        "leo": "collect: renamed ps1 (1)",
+        "pat": "suspicious code: input transformers",
+        "rita": "sandbox refused: ",
+    }
+    for student in everyone:
+        a, b = local[student], remote[student]
+        if student in expected:  # the comparison below holds something to compare
+            assert any(expected[student] in f for f in a.flags), f"{student}: {a.flags}"
+        assert (b.status, b.score, b.flags, b.reason, b.manual_redo) == (
+            a.status,
+            a.score,
+            a.flags,
+            a.reason,
+            a.manual_redo,
+        ), f"{student}: cluster {b} != local {a}"
+        mine, theirs = _marker(courses["cluster"], student), _marker(courses["local"], student)
+        assert mine.pop("graded_by") in set(cluster.workers().values())
+        for timing in ("seconds",):
+            mine.pop(timing), theirs.pop(timing)
+        assert mine == theirs, f"{student}: cluster marker {mine} != local marker {theirs}"
+    assert "extra file: notes.txt" in remote["leo"].flags
+    columns = ["student", "question", "score", "needs_manual_grade"]
+    tables = {
+        way: grades_table(course, ASSIGNMENT)
+        .reindex(columns=columns)
+        .sort_values(["student", "question"])
+        .reset_index(drop=True)
+        for way, course in courses.items()
+    }
+    assert tables["cluster"].equals(tables["local"]), (tables["cluster"], tables["local"])
+
+
 def test_a_worker_without_the_sandbox_refuses_and_the_student_is_graded_elsewhere(
     cluster, tmp_path, capsys
 ):
@@ -503,3 +571,35 @@ def test_every_worker_refusing_fails_loudly_and_records_nothing(refusing_cluster
     assert not trace.exists()  # nothing of rex ran unsandboxed
     assert not (course.root / "autograded").exists()
     assert grades_table(course, ASSIGNMENT).empty  # nothing written as a grade
+
+
+def test_what_a_worker_cannot_compute_is_left_to_the_coordinator(tmp_path, monkeypatch):
+    """On the worker, a private gradebook whose grades cannot be read is sent whole (the
+    coordinator then records the failure as for local grading), and checks that raise are left
+    out (the coordinator computes them again from the same files)."""
+    import sqlite3
+
+    from tpmlab.grading import checks
+
+    course = _course(tmp_path, ["alice"])
+    submitted = course.submitted_dir("alice", ASSIGNMENT)
+    empty = tmp_path / "private.db"
+    sqlite3.connect(empty).close()  # no tables: nbgrader recorded nothing
+    result = {"ok": True, "timed_out": False, "produced": True}
+    out = cluster_module._checked(
+        result, course.root, ASSIGNMENT, "alice", submitted, empty, sandboxed=True
+    )
+    assert out["grades"] is None and out["gradebook"] == empty.read_bytes()
+    assert out["checks"] == checks.submission_checks(
+        course, ASSIGNMENT, submitted, submitted, sandboxed=True, ok=True
+    )
+    assert out["checks"]["answers"] and out["checks"]["hash"]
+
+    def broken(*args):
+        raise ValueError("unreadable")
+
+    monkeypatch.setattr(checks, "review_submission", broken)
+    out = cluster_module._checked(
+        {**result, "ok": False}, course.root, ASSIGNMENT, "alice", submitted, empty, False
+    )
+    assert out == {"checks": None, "grades": None, "gradebook": None}

@@ -14,6 +14,9 @@ The instructor's loop (``tpmlab-grade``):
 - ``worker``: the worker process that runs nbgrader's autograde for one student at a time.
 - ``gradebook``: one student's grades written into the course gradebook (hand grades kept).
 - ``review``: review flags for a submission (edited test cells, suspicious code, extra files).
+- ``checks``: what is read from one graded submission alone before it is recorded (its review,
+  scoring and sandbox flags, hash, hand-graded answers), on the cluster worker that graded it or
+  in the coordinating process.
 - ``feedback``: what per-student feedback may show, and ``nbgrader generate_feedback``.
 - ``markscheme``: graders' mark schemes under hand-graded answers, never in feedback.
 - ``rubric``: rubrics of hand-graded answers (criteria x levels) and the graders' per-criterion

@@ -23,7 +23,6 @@ into place together with a marker recording what was graded. Consequences:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -36,25 +35,15 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
+from tpmlab.grading.checks import submission_checks, submission_hash
 from tpmlab.grading.collect import MAX_FILE_BYTES, collect_flags, not_collected_reason
 from tpmlab.grading.coursedir import Course
 from tpmlab.grading.gradebook import CourseGradebook, hand_graded_answers, record_grades
 from tpmlab.grading.late import record_deadline
 from tpmlab.grading.results import StudentResult, progress_bar
-from tpmlab.grading.review import review_submission
 from tpmlab.grading.workers import Worker
 
 MARKER = ".tpmlab-graded.json"
-
-
-def submission_hash(folder: Path) -> str:
-    """A hash of every file in a submission folder (names and bytes)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode())
-        digest.update(b"\0")
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def _read_marker(folder: Path) -> dict | None:
@@ -366,9 +355,14 @@ def _finish(
     sandboxed,
     graded_by: str = "",
     book=None,
+    checks: dict | None = None,
 ):
     """Record one finished worker: gradebook first, then the autograded folder and marker.
-    ``graded_by`` names the cluster worker that graded it (empty for a local worker)."""
+    ``graded_by`` names the cluster worker that graded it (empty for a local worker).
+    ``private_db``: the worker's private gradebook, or the grades already read from it
+    (:class:`~tpmlab.grading.gradebook.PrivateGrades`, from a cluster worker). ``checks``: what
+    :func:`~tpmlab.grading.checks.submission_checks` gives for this student, when the worker
+    computed it; computed here otherwise."""
     src = course.submitted_dir(student, assignment)
     produced = out_root / student / assignment
     flags, reason = [], ""
@@ -381,16 +375,12 @@ def _finish(
             _misnamed(course, assignment, src) or _explain(log)
         )
     ok = not flags
-    flags += review_submission(course, assignment, src)
+    if checks is None:
+        checks = submission_checks(course, assignment, src, produced, sandboxed=sandboxed, ok=ok)
+    flags += checks["review_flags"]
     flags += collect_flags(course, student, assignment)
-    if produced.exists():
-        from tpmlab.grading.judge import scoring_flags
-
-        flags += scoring_flags(produced)
-    if sandboxed and produced.exists():
-        from tpmlab.grading.sandbox import runtime_flags
-
-        flags += runtime_flags(produced)
+    flags += checks["scoring_flags"]
+    flags += checks["runtime_flags"]
     timestamp = course.submission_timestamp(student, assignment)
     dest = course.autograded_dir(student, assignment)
     recorded = record_grades(
@@ -400,14 +390,14 @@ def _finish(
         private_db if ok else None,
         flags,
         timestamp,
-        answers=hand_graded_answers(produced) if ok else {},
+        answers=checks["answers"] if ok else {},
         previous_answers=hand_graded_answers(dest) if dest.exists() else {},
         book=book,
     )
     if not ok:
         produced.mkdir(parents=True, exist_ok=True)
     marker = {
-        "hash": submission_hash(src),
+        "hash": checks["hash"],
         "status": "graded" if ok else "failed",
         "score": recorded.score,
         "max_score": recorded.max_score,

@@ -6,11 +6,15 @@ the cluster's workers and grades that student exactly as a local worker does: it
 long-lived grading process (:class:`tpmlab.grading.workers.Worker`, which runs
 :mod:`tpmlab.grading.worker`, nbgrader's autograde converter with the course's
 ``nbgrader_config.py``), with the student's kernel in the bubblewrap sandbox, against the answer
-keys the coordinator built, under the same per-cell and per-student time limits. It returns the
-autograded notebooks and the private gradebook of that one student as bytes; only the
-coordinator writes the course gradebook (:func:`tpmlab.grading.gradebook.record_grades`, one
-transaction per student) and moves the autograded folder into place with its marker, in
-:func:`tpmlab.grading.autograde._finish`, as for local grading.
+keys the coordinator built, under the same per-cell and per-student time limits. There too it
+computes everything about the student that needs no gradebook (:func:`tpmlab.grading.checks.
+submission_checks`: the review, scoring and sandbox flags, the submission's hash, the
+hand-graded answers) and reads the student's grades from its private gradebook; it returns
+those with the autograded notebooks as bytes. The coordinator then only adds collect's flags,
+writes the course gradebook (:func:`tpmlab.grading.gradebook.record_grades`, one transaction per
+student) and moves the autograded folder into place with its marker, in
+:func:`tpmlab.grading.autograde._finish`, as for local grading: its cost per student bounds how
+fast any cluster can grade (``bench/bench_cluster.py`` measures it).
 
 What reaches a worker: once per run a bundle (the course's ``nbgrader_config.py``, the
 assignment's source folder, its answer keys and the starting gradebook, which is a copy of the
@@ -28,8 +32,8 @@ submission folder. Two ways:
   a sandboxed kernel could see (below a path the sandbox mounts, :func:`tpmlab.grading.sandbox.
   jail.seen_through`) is refused by the coordinator and by every worker.
 
-Either way the results (the autograded notebooks and the student's private gradebook) come back
-through Dask, and only the coordinator writes the course gradebook.
+Either way the results (the autograded notebooks, the grades and the checks) come back through
+Dask, and only the coordinator writes the course gradebook.
 
 Faults:
 
@@ -230,11 +234,13 @@ def _write_shared(run_dir: Path, payload: dict) -> None:
 
 
 def grade_student(bundle: dict, student: str, submission: dict[str, bytes] | str) -> dict:
-    """Grade one student on this Dask worker; returns the autograded folder and the private
-    gradebook as bytes. ``submission`` is the student's folder as bytes, or its path in the
-    shared folder. Raises :class:`WorkerRefused` when this worker must not grade."""
+    """Grade one student on this Dask worker; returns the autograded folder as bytes, the
+    grades read from the private gradebook and the student's checks (see :func:`_checked`).
+    ``submission`` is the student's folder as bytes, or its path in the shared folder. Raises
+    :class:`WorkerRefused` when this worker must not grade."""
     from tpmlab.grading.keys import fingerprint
 
+    task_started = time.monotonic()
     address = _worker_address()
     settings = bundle["settings"]
     assignment = bundle["assignment"]
@@ -302,18 +308,59 @@ def grade_student(bundle: dict, student: str, submission: dict[str, bytes] | str
         )
         seconds = time.monotonic() - started
         produced = out_root / student / assignment
-        return {
+        result = {
             "ok": bool(answer.get("ok")),
             "log": answer.get("log", ""),
             "timed_out": timed_out,
             "seconds": seconds,
             "produced": produced.is_dir(),
             "files": _read_tree(produced) if produced.is_dir() else {},
-            "gradebook": private_db.read_bytes(),
             "graded_by": address,
         }
+        result.update(
+            _checked(result, course_root, assignment, student, produced, private_db, sandboxed)
+        )
+        result["task_seconds"] = time.monotonic() - task_started
+        return result
     finally:
         shutil.rmtree(task, ignore_errors=True)
+
+
+def _checked(
+    result: dict,
+    course_root: Path,
+    assignment: str,
+    student: str,
+    produced: Path,
+    private_db: Path,
+    sandboxed: bool,
+) -> dict:
+    """What the coordinator would otherwise compute for this student before recording it, here
+    on the worker that has the files: ``checks`` (:func:`tpmlab.grading.checks.
+    submission_checks` of the submission and of the autograded folder whose files ``result``
+    sends, as :func:`tpmlab.grading.autograde._finish` computes them for local grading) and
+    ``grades`` (:func:`tpmlab.grading.gradebook.private_grades` of the private gradebook, sent
+    instead of the whole database). Where either raises on what the student submitted it is
+    left out (``checks`` None; the private gradebook's bytes in ``gradebook``): the coordinator
+    then computes it itself from the same files and records the failure as for local grading."""
+    from tpmlab.grading.checks import submission_checks
+    from tpmlab.grading.coursedir import Course
+    from tpmlab.grading.gradebook import private_grades
+
+    submitted = course_root / "submitted" / student / assignment
+    # _finish's test of a graded student, on the same facts
+    ok = result["ok"] and not result["timed_out"] and result["produced"]
+    out: dict = {"checks": None, "grades": None, "gradebook": None}
+    with contextlib.suppress(Exception):
+        out["checks"] = submission_checks(
+            Course(course_root), assignment, submitted, produced, sandboxed=sandboxed, ok=ok
+        )
+    if ok:
+        try:
+            out["grades"] = private_grades(private_db, assignment, student)
+        except Exception:  # noqa: BLE001 - the coordinator reads it and records the failure
+            out["gradebook"] = private_db.read_bytes()
+    return out
 
 
 # ---- on the coordinator -------------------------------------------------------------------------
@@ -508,8 +555,13 @@ def grade_on_cluster(
                     )
                 continue
             future.release()
-            private_db = work / f"{student}.db"
-            private_db.write_bytes(answer["gradebook"])
+            # the grades as the worker read them from its private gradebook; the database
+            # itself (a copy of the course gradebook) only where that read failed there
+            private_db = answer["grades"]
+            if private_db is None:
+                private_db = work / f"{student}.db"
+                if answer["gradebook"] is not None:
+                    private_db.write_bytes(answer["gradebook"])
             out_root = work / f"out-{student}"
             if answer["produced"]:
                 produced = out_root / student / assignment
@@ -524,6 +576,7 @@ def grade_on_cluster(
                 "timed_out": answer["timed_out"],
                 "seconds": answer["seconds"],
                 "graded_by": answer["graded_by"],
+                "checks": answer["checks"],
             }
     finally:
         with contextlib.suppress(Exception):

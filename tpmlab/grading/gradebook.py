@@ -17,7 +17,9 @@ coordinator's time per student (profiled with ``bench/bench_cluster.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from nbgrader.api import (
     Comment,
@@ -46,6 +48,15 @@ class Recorded:
     hand_max_score: float = 0.0
     hand_kept: list[str] = field(default_factory=list)
     manual_redo: list[str] = field(default_factory=list)
+
+
+class PrivateGrades(NamedTuple):
+    """What :func:`private_grades` reads from a worker's private gradebook of one student (a
+    cluster worker reads it there and sends this instead of the whole database)."""
+
+    grades: dict  # (notebook, grade id) -> (auto score, needs a hand grade)
+    comments: dict  # (notebook, cell) -> automatic comment
+    graded_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -120,7 +131,7 @@ class CourseGradebook:
     def record(
         self,
         student: str,
-        private_db: Path | None,
+        private_db: Path | PrivateGrades | None,
         flags: list[str],
         timestamp,
         answers: dict[tuple[str, str], str],
@@ -130,7 +141,9 @@ class CourseGradebook:
         private: dict[tuple[str, str], tuple] = {}
         comments: dict[tuple[str, str], str | None] = {}
         if private_db is not None:
-            private, comments, graded_at = private_grades(private_db, self.assignment, student)
+            if not isinstance(private_db, PrivateGrades):
+                private_db = private_grades(private_db, self.assignment, student)
+            private, comments, graded_at = private_db
             timestamp = graded_at or timestamp
         out = Recorded(0.0, 0.0)
         db = self.gb.db
@@ -254,7 +267,7 @@ def record_grades(
     course: Course,
     assignment: str,
     student: str,
-    private_db: Path | None,
+    private_db: Path | PrivateGrades | None,
     flags: list[str],
     timestamp,
     answers: dict[tuple[str, str], str] | None = None,
@@ -263,9 +276,10 @@ def record_grades(
 ) -> Recorded:
     """Write one student's grades into the course gradebook in one transaction.
 
-    Grades come from the worker's private gradebook; when grading failed (``private_db`` is
-    None) every autograded item gets 0, and so does every hand-graded item (there is no readable
-    answer for a person to grade; the failure and its reason are reported instead).
+    Grades come from the worker's private gradebook (``private_db``: its path, or what
+    :func:`private_grades` read from it); when grading failed (``private_db`` is None) every
+    autograded item gets 0, and so does every hand-graded item (there is no readable answer for
+    a person to grade; the failure and its reason are reported instead).
 
     ``answers`` and ``previous_answers`` hold the text of each hand-graded answer ((notebook,
     grade id) -> source) in this submission and in the one graded before. A hand grade (score,
@@ -309,7 +323,7 @@ _COMMENTS = text(
 ).columns(column("notebook", String), column("cell", String), column("auto_comment", String))
 
 
-def private_grades(private_db: Path, assignment: str, student: str):
+def private_grades(private_db: Path, assignment: str, student: str) -> PrivateGrades:
     """A worker's private gradebook of one student: ((notebook, grade id) -> (auto score, needs
     a hand grade)), ((notebook, cell) -> automatic comment) and the submission's timestamp.
     Three plain queries (nbgrader's ``Gradebook`` would inspect and create the schema first)."""
@@ -332,7 +346,7 @@ def private_grades(private_db: Path, assignment: str, student: str):
             }
     finally:
         engine.dispose()
-    return grades, comments, row.timestamp
+    return PrivateGrades(grades, comments, row.timestamp)
 
 
 def _blank_answer(text: str | None) -> bool:
