@@ -603,3 +603,38 @@ def test_what_a_worker_cannot_compute_is_left_to_the_coordinator(tmp_path, monke
         {**result, "ok": False}, course.root, ASSIGNMENT, "alice", submitted, empty, False
     )
     assert out == {"checks": None, "grades": None, "gradebook": None}
+
+
+def test_learners_of_several_variants_are_graded_on_their_own_on_the_cluster(cluster, tmp_path):
+    """An assignment with per-learner variants (tpmlab.variants): the coordinator sends the key of
+    every variant the class has, through Dask and through a shared folder, and each learner is
+    judged on their own (a classmate's number loses the point)."""
+    from tests.test_variants import TOY, toy_course
+    from tpmlab.grading import notebooks
+    from tpmlab.grading.demo import solution_answers
+    from tpmlab.variants import parse
+
+    course = toy_course(tmp_path / "course")
+    source = notebooks.read(course.source_dir(TOY) / "toy.ipynb")
+    params = parse(source)
+    found: dict[int, str] = {}
+    for i in range(100):
+        found.setdefault(params.number_of(f"v{i}"), f"v{i}")
+    honest = list(found.values())[:3]
+    released = notebooks.release(source)
+    answers = {s: solution_answers(source) for s in honest}
+    other = params.of(honest[0]).q1_n
+    answers["copier"] = {"q1": f"def double():\n    return {2 * other}\n"}
+    assert params.number_of("copier") != params.number_of(honest[0])
+    for student, chosen in answers.items():
+        folder = course.submitted_dir(student, TOY)
+        folder.mkdir(parents=True)
+        nbformat.write(notebooks.substitute(released, chosen), str(folder / "toy.ipynb"))
+    expected = {**dict.fromkeys(honest, 1.0), "copier": 0.0}
+    kwargs = dict(progress=False, sandbox="required", cluster=cluster.address, student_timeout=120)
+    results = autograde(course, TOY, **kwargs)
+    assert {r.student: r.score for r in results} == expected, results
+    shared = tmp_path / "share"
+    shared.mkdir()
+    results = autograde(course, TOY, force=True, shared_folder=shared, **kwargs)
+    assert {r.student: r.score for r in results} == expected, results

@@ -197,7 +197,7 @@ def test_sql_learners_are_graded_on_their_own_variant(tmp_path):
 TOY = "variant-toy"
 
 
-def _toy_course(root):
+def toy_course(root):
     course = make_course(root, "00-warmup")
     folder = course.source_dir("00-warmup").parent / TOY
     folder.mkdir()
@@ -233,7 +233,7 @@ def _toy_course(root):
 
 @pytest.mark.slow
 def test_a_class_of_60_across_8_variants_builds_8_keys(tmp_path):
-    course = _toy_course(tmp_path / "course")
+    course = toy_course(tmp_path / "course")
     source = notebooks.read(course.source_dir(TOY) / "toy.ipynb")
     params = parse(source)
     students = [f"s{i:03d}" for i in range(60)]

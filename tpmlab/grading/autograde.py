@@ -195,17 +195,9 @@ def autograde(
             # the answer keys come from running the solution here, in the trusted process; a source
             # whose solution fails its own tests stops the batch before any student is graded
             # (one key per variant the pending students have, on an assignment with variants)
-            from tpmlab.grading.ipynb import read
-            from tpmlab.grading.keys import load_key
-            from tpmlab.variants import parse
+            from tpmlab.grading.keys import class_keys
 
-            for name in course.source_notebooks(assignment):
-                source = course.source_dir(assignment) / name
-                params = parse(read(source))
-                if params is None:
-                    load_key(source)
-                for variant in sorted({params.number_of(s) for s in pending} if params else ()):
-                    load_key(source, variant=variant)
+            class_keys(course, assignment, pending)
         work = Path(tempfile.mkdtemp(prefix="tpmlab-grade-", dir=course.root))
         started_workers: list[Worker] = []
         try:

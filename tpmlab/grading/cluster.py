@@ -206,8 +206,7 @@ def _resolve_bundle(bundle: dict, address: str) -> dict:
         cached = _from_folder.get(str(folder))
         if cached is None:
             keys = {
-                p.name.removesuffix(".json"): json.loads(p.read_text())
-                for p in sorted((folder / "keys").glob("*.json"))
+                p.name: json.loads(p.read_text()) for p in sorted((folder / "keys").glob("*.json"))
             }
             cached = {
                 **bundle,
@@ -228,8 +227,8 @@ def _write_shared(run_dir: Path, payload: dict) -> None:
     (folder / "nbgrader_config.py").write_bytes(payload["config"])
     _write_tree(folder / "source", payload["source"])
     (folder / "keys").mkdir(mode=0o700)
-    for name, key in payload["keys"].items():
-        (folder / "keys" / f"{name}.json").write_text(json.dumps(key))
+    for file, key in payload["keys"].items():
+        (folder / "keys" / file).write_text(json.dumps(key))
     (folder / "gradebook.db").write_bytes(payload["gradebook"])
 
 
@@ -266,8 +265,9 @@ def grade_student(bundle: dict, student: str, submission: dict[str, bytes] | str
         (course_root / "nbgrader_config.py").parent.mkdir(parents=True)
         (course_root / "nbgrader_config.py").write_bytes(bundle["config"])
         _write_tree(source, bundle["source"])
-        for name, key in bundle["keys"].items():
-            if fingerprint(source / name) != key["fingerprint"]:
+        for file, key in bundle["keys"].items():
+            name = key["notebook"]
+            if fingerprint(source / name, key.get("variant")) != key["fingerprint"]:
                 raise WorkerRefused(
                     address,
                     f"the Dask worker {address} has another tpmlab version or Orbit dataset than "
@@ -275,8 +275,7 @@ def grade_student(bundle: dict, student: str, submission: dict[str, bytes] | str
                     "Install the same tpmlab (and build the same dataset with `make data`) on "
                     "every worker machine as on the machine running tpmlab-grade.",
                 )
-            stem = Path(name).stem
-            (base / "keys" / f"{stem}-{key['fingerprint'][:24]}.json").write_text(json.dumps(key))
+            (base / "keys" / Path(file).name).write_text(json.dumps(key))
         _write_tree(course_root / "submitted" / student / assignment, submission)
         private_db = task / "gradebook.db"
         private_db.write_bytes(bundle["gradebook"])
@@ -413,8 +412,8 @@ def connect(address: str, timeout: float = 30):
         ) from None
 
 
-def _payload(course, assignment: str, snapshot: Path, settings: dict) -> dict:
-    from tpmlab.grading.keys import load_key
+def _payload(course, assignment: str, snapshot: Path, settings: dict, students) -> dict:
+    from tpmlab.grading.keys import class_keys
 
     source = course.source_dir(assignment)
     return {
@@ -422,11 +421,9 @@ def _payload(course, assignment: str, snapshot: Path, settings: dict) -> dict:
         "config": (course.root / "nbgrader_config.py").read_bytes(),
         "source": _read_tree(source),
         "source_hash": course.source_hash(assignment),
-        # built by autograde() before any student is graded, in this trusted process
-        "keys": {
-            name: load_key(source / name, build=False)
-            for name in course.source_notebooks(assignment)
-        },
+        # built by autograde() before any student is graded, in this trusted process (one per
+        # variant the class has, on an assignment with per-learner variants)
+        "keys": class_keys(course, assignment, students, build=False),
         "gradebook": snapshot.read_bytes(),
         "settings": settings,
     }
@@ -478,7 +475,7 @@ def grade_on_cluster(
             "limits": limits,
         }
         run = uuid.uuid4().hex[:12]
-        payload = _payload(course, assignment, snapshot, settings)
+        payload = _payload(course, assignment, snapshot, settings, students)
         if shared is not None:
             run_dir = shared / f"tpmlab-run-{assignment}-{run}"
             run_dir.mkdir(mode=0o700)

@@ -151,6 +151,31 @@ def build_key(source: str | Path, *, timeout: int = 300, variant: int | None = N
     }
 
 
+def key_file(notebook: str, variant: int | None, fp: str) -> str:
+    """The cache file name of the key of ``notebook`` (a variant's, or the only one)."""
+    tag = "" if variant is None else f"-v{variant}"
+    return f"{Path(notebook).stem}{tag}-{fp[:24]}.json"
+
+
+def class_keys(course, assignment: str, students: list[str], *, build: bool = True) -> dict:
+    """The answer keys grading ``students`` needs, by cache file name: each source notebook's
+    key, or on an assignment with variants the key of each variant these students have (built
+    here once each when missing and ``build``)."""
+    from tpmlab.variants import parse
+
+    out = {}
+    for name in course.source_notebooks(assignment):
+        source = course.source_dir(assignment) / name
+        params = parse(read(source))
+        wanted: list[int | None] = [None]
+        if params is not None:
+            wanted = [*sorted({params.number_of(s) for s in students})]
+        for variant in wanted:
+            key = load_key(source, build=build, variant=variant)
+            out[key_file(name, key.get("variant"), key["fingerprint"])] = key
+    return out
+
+
 def load_key(source: str | Path, *, build: bool = True, variant: int | None = None) -> dict:
     """The cached key of ``source`` (built and cached first if missing or stale); ``variant``:
     the key of that variant of an assignment with per-learner variants."""
@@ -158,8 +183,7 @@ def load_key(source: str | Path, *, build: bool = True, variant: int | None = No
     if variant is None and _has_variants(source):
         variant = 0  # the assignment as it reads without variants: the same key as variant 0
     fp = fingerprint(source, variant)
-    tag = "" if variant is None else f"-v{variant}"
-    path = key_dir() / f"{source.stem}{tag}-{fp[:24]}.json"
+    path = key_dir() / key_file(source.name, variant, fp)
     try:
         key = json.loads(path.read_text())
         if key.get("fingerprint") == fp and key.get("format") == FORMAT:
