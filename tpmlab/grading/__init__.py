@@ -11,7 +11,8 @@ The instructor's loop (``tpmlab-grade``):
 - ``autograde``: parallel, idempotent autograding: one worker process a student, results merged;
   ``results``: a student's result, the progress bar and the closing line; ``workers``: the
   coordinator's handle on a worker process; ``cluster``: the same grading on a Dask cluster.
-- ``worker``: the worker process that runs nbgrader's autograde for one student at a time.
+- ``worker``: the worker process that runs nbgrader's autograde for one student at a time;
+  ``bytecode``: the bytecode caches of the kernels' packages, written once before a batch.
 - ``gradebook``: one student's grades written into the course gradebook (hand grades kept).
 - ``review``: review flags for a submission (edited test cells, suspicious code, extra files).
 - ``feedback``: what per-student feedback may show, and ``nbgrader generate_feedback``.
