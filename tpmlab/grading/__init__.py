@@ -41,7 +41,8 @@ Untrusted code:
 
 - ``sandbox``: the bubblewrap sandbox each student's kernel runs in, a package: ``config``
   (names, paths, limits), ``jail`` (the bwrap command line), ``host`` (uid slots, mounts,
-  rlimits, cgroups), ``box`` (one sandbox), ``kernel`` (its kernelspec and kernel manager) and
+  rlimits, cgroups), ``box`` (one sandbox), ``kernel`` (its kernelspec and kernel manager),
+  ``ahead`` (the next student's kernel, started while the current one runs) and
   ``launcher`` (the kernel's launcher and the evidence relay); run as a program via its
   ``__main__``.
 - ``sentinel``: the sandboxed kernel's audit hook, reporting what the submission did.
