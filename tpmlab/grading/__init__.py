@@ -11,7 +11,8 @@ The instructor's loop (``tpmlab-grade``):
 - ``autograde``: parallel, idempotent autograding: one worker process a student, results merged;
   ``results``: a student's result, the progress bar and the closing line; ``workers``: the
   coordinator's handle on a worker process; ``cluster``: the same grading on a Dask cluster.
-- ``worker``: the worker process that runs nbgrader's autograde for one student at a time.
+- ``worker``: the worker process that runs nbgrader's autograde for one student at a time;
+  ``bytecode``: the bytecode caches of the kernels' packages, written once before a batch.
 - ``gradebook``: one student's grades written into the course gradebook (hand grades kept).
 - ``review``: review flags for a submission (edited test cells, suspicious code, extra files).
 - ``checks``: what is read from one graded submission alone before it is recorded (its review,
@@ -43,7 +44,8 @@ Untrusted code:
 
 - ``sandbox``: the bubblewrap sandbox each student's kernel runs in, a package: ``config``
   (names, paths, limits), ``jail`` (the bwrap command line), ``host`` (uid slots, mounts,
-  rlimits, cgroups), ``box`` (one sandbox), ``kernel`` (its kernelspec and kernel manager) and
+  rlimits, cgroups), ``box`` (one sandbox), ``kernel`` (its kernelspec and kernel manager),
+  ``ahead`` (the next student's kernel, started while the current one runs) and
   ``launcher`` (the kernel's launcher and the evidence relay); run as a program via its
   ``__main__``.
 - ``sentinel``: the sandboxed kernel's audit hook, reporting what the submission did.

@@ -226,10 +226,14 @@ def autograde(
                         results.append(
                             _finish_safely(course, assignment, sandboxed, book=book, **outcome)
                         )
-                    bar.update(1)
+                    bar.update(results[-1])
                 bar.close()
                 pending = []  # graded: the local pool below has nothing to do
             jupyter_path = None
+            if pending:  # once, before the kernels: none of them compiles pandas from source
+                from tpmlab.grading.bytecode import compile_kernel_packages
+
+                compile_kernel_packages()
             if sandboxed and pending:
                 jupyter_path = work / "jupyter"
                 sb.install_kernelspec(jupyter_path)
@@ -297,7 +301,7 @@ def autograde(
                                 seconds=seconds,
                             )
                         )
-                        bar.update(1)
+                        bar.update(results[-1])
                 bar.close()
         finally:
             for worker in started_workers:

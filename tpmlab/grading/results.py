@@ -1,6 +1,6 @@
 """One student's grading result (:class:`StudentResult`), and what an instructor sees of an
-autograde run: the progress bar while it runs and the closing line (with the exit status of
-``tpmlab-grade autograde``) when it ends."""
+autograde run: its progress while it runs (students done, failed, flagged, an ETA) and the
+closing line (with the exit status of ``tpmlab-grade autograde``) when it ends."""
 
 from __future__ import annotations
 
@@ -53,6 +53,9 @@ def summary(results: list[StudentResult]) -> tuple[str, int]:
         f"{len(results)} submissions: {graded} graded, {unchanged} unchanged, {failed} failed "
         f"(recorded as 0 with a reason), {not_graded} not graded"
     )
+    flagged = sum(bool(r.flags) and not r.failed and r.status == "graded" for r in results)
+    if flagged:
+        line += f"; {flagged} graded with review flags"
     redo = [r for r in results if r.manual_redo and r.status != "skipped"]
     if redo:
         line += "\nhand grading to redo (the answer changed since it was graded): " + "; ".join(
@@ -61,20 +64,88 @@ def summary(results: list[StudentResult]) -> tuple[str, int]:
     return line, (3 if not_graded else 0)
 
 
+class Progress:
+    """Students done, failed and flagged, with an ETA, on ``stream`` (stderr) while a batch runs.
+
+    On a terminal it is a redrawn bar (tqdm); elsewhere (a CI log, a file) it prints a plain line
+    every ``every`` students (a tenth of the batch by default) or every ``seconds``, whichever
+    comes first, and a last line when the batch ends."""
+
+    def __init__(self, total: int, stream=None, every: int | None = None, seconds: float = 10.0):
+        import time
+
+        self.total, self.stream = total, stream or sys.stderr
+        self.every = every or max(1, total // 10)
+        self.seconds = seconds
+        self.done = self.failed = self.flagged = 0
+        self._clock = time.monotonic
+        self.started = self._last = self._clock()
+        self._printed_at = 0
+        isatty = getattr(self.stream, "isatty", None)
+        self._bar = None
+        if isatty is not None and isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="student", desc="autograding", file=self.stream)
+
+    def eta(self) -> str:
+        if not self.done:
+            return "?"
+        left = (self._clock() - self.started) / self.done * (self.total - self.done)
+        return _clock_text(left)
+
+    def counts(self) -> str:
+        return f"{self.done}/{self.total} done, {self.failed} failed, {self.flagged} flagged"
+
+    def update(self, result: StudentResult | None = None) -> None:
+        """One more student finished (``result``: its outcome, for the failed/flagged counts)."""
+        self.done += 1
+        if result is not None and result.failed:
+            self.failed += 1
+        elif result is not None and result.flags:
+            self.flagged += 1
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"{self.failed} failed, {self.flagged} flagged", False)
+            self._bar.update(1)
+            return
+        now = self._clock()
+        if self.done - self._printed_at >= self.every or now - self._last >= self.seconds:
+            self._line(now)
+
+    def _line(self, now: float) -> None:
+        self._printed_at, self._last = self.done, now
+        elapsed = _clock_text(now - self.started)
+        print(
+            f"autograding: {self.counts()}, {elapsed} elapsed, ETA {self.eta()}",
+            file=self.stream,
+            flush=True,
+        )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        elif self.done != self._printed_at:
+            self._line(self._clock())
+
+
+def _clock_text(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 class _NoBar:
     """What :func:`progress_bar` returns when there is nothing to show."""
 
-    def update(self, n):
+    def update(self, result=None):
         pass
 
     def close(self):
         pass
 
 
-def progress_bar(total: int, enabled: bool):
-    """A progress bar of students on stderr, or one that shows nothing."""
+def progress_bar(total: int, enabled: bool, stream=None):
+    """Progress of a batch of ``total`` students on stderr (:class:`Progress`), or nothing."""
     if not enabled or total == 0:
         return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="student", desc="autograding", file=sys.stderr)
+    return Progress(total, stream)

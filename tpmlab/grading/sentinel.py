@@ -274,9 +274,21 @@ def _install(fd: int) -> None:
 KERNEL_ARGS = ("--InteractiveShellApp.extensions=[]",)
 
 
+def _preload(names: str) -> None:
+    """Import the course's libraries a kernel started ahead of need loads before any student's
+    code (:mod:`tpmlab.grading.sandbox.ahead`); one that fails is left for the student's own
+    import to report."""
+    import importlib
+
+    for name in filter(None, names.split(",")):
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     fd = os.environ.pop(FD_ENV, None)
+    _preload(os.environ.pop("TPMLAB_SANDBOX_PRELOAD", ""))
     if fd is not None and fd.isdigit():
         _install(int(fd))
     from ipykernel import kernelapp

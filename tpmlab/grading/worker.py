@@ -14,6 +14,8 @@ A job with ``"sandbox": true`` forces the ``tpmlab-sandbox`` kernelspec and its 
 manager (see :mod:`tpmlab.grading.sandbox`): the student's kernel runs in a bubblewrap sandbox
 whose scratch directory holds the assignment's data files only. If that kernelspec or the sandbox
 is missing, the kernel does not start and the job fails; it is never graded unsandboxed.
+While a sandboxed student runs, the worker starts the next student's kernel (a fresh sandbox and
+interpreter, :mod:`tpmlab.grading.sandbox.ahead`), which serves that one student only.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ import shutil
 import sys
 import tempfile
 import traceback
+from pathlib import Path
+
+#: ``0`` in the environment: no kernel started ahead of need (see
+#: :mod:`tpmlab.grading.sandbox.ahead`); each student's kernel starts when its notebook runs.
+AHEAD_ENV = "TPMLAB_GRADE_AHEAD"
 
 
 def _grade(job: dict) -> dict:
@@ -72,6 +79,16 @@ def _grade(job: dict) -> dict:
     log.propagate = False
     coursedir = CourseDirectory(config=config, log=log)
     converter = Autograde(coursedir=coursedir, config=config, log=log)
+    if job.get("sandbox") and os.environ.get(AHEAD_ENV, "1") != "0":
+        from tpmlab.grading.sandbox import ahead
+
+        settings = ahead.Settings(
+            job["source_dir"],
+            os.environ["TPMLAB_SANDBOX_LIMITS"],
+            ",".join(ahead.preload_modules(Path(job["source_dir"]))),
+        )
+        ahead.hand_over(settings)  # the kernel started during the previous student, if any
+        ahead.start_next(settings, Path(os.environ["TPMLAB_SANDBOX_DIR"]), config)
     try:
         converter.start()
         ok = True
@@ -80,7 +97,9 @@ def _grade(job: dict) -> dict:
         ok = False
     finally:
         if job.get("sandbox"):
-            from tpmlab.grading.sandbox import release_mounts
+            from tpmlab.grading.sandbox import ahead, release_mounts
+
+            ahead.drop_unused()  # a kernel started ahead never serves a second student
 
             ipc_dir = os.environ.pop("TPMLAB_SANDBOX_IPC_DIR")
             release_mounts(ipc_dir)  # a launcher killed at shutdown leaves its socket tmpfs
@@ -103,6 +122,8 @@ def main() -> int:
         except BaseException:
             answer = {"student": job.get("student"), "ok": False, "log": traceback.format_exc()}
         results.write(json.dumps(answer) + "\n")
+    if "tpmlab.grading.sandbox.ahead" in sys.modules:
+        sys.modules["tpmlab.grading.sandbox.ahead"].close_all()
     return 0
 
 

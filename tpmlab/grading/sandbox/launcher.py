@@ -26,6 +26,7 @@ from pathlib import Path
 
 from tpmlab.errors import TPMLabError
 from tpmlab.grading import sentinel
+from tpmlab.grading.sandbox.ahead import PRELOAD_ENV
 from tpmlab.grading.sandbox.box import Sandbox
 from tpmlab.grading.sandbox.config import INSTALL_HINT
 
@@ -155,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             proc = box.popen(
                 [sys.executable, "-m", "tpmlab.grading.sentinel", "-f", "/run/tpmlab/kernel.json"],
-                extra_env={sentinel.FD_ENV: str(write_end)},
+                extra_env={
+                    sentinel.FD_ENV: str(write_end),
+                    PRELOAD_ENV: os.environ.get(PRELOAD_ENV, ""),
+                },
                 stdin=subprocess.DEVNULL,
                 pass_fds=(write_end,),
             )

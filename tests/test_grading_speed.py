@@ -1,0 +1,109 @@
+"""Grading speed: the kernels' bytecode caches and the autograde progress lines (issue 22)."""
+
+from __future__ import annotations
+
+import sys
+
+from tpmlab.grading.bytecode import compile_kernel_packages, package_paths
+
+
+def test_bytecode_caches_are_written_for_the_named_packages(tmp_path, monkeypatch):
+    pkg = tmp_path / "kernelpkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("X = 1\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "mod.py").write_text("Y = 2\n")
+    (tmp_path / "single.py").write_text("Z = 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names = ("kernelpkg", "single", "not_installed_anywhere")
+    assert package_paths(names) == sorted([pkg, tmp_path / "single.py"])
+    assert not list(tmp_path.rglob("*.pyc"))
+    assert compile_kernel_packages(names) is True
+    tag = sys.implementation.cache_tag
+    for cached in (
+        pkg / "__pycache__" / f"__init__.{tag}.pyc",
+        pkg / "sub" / "__pycache__" / f"mod.{tag}.pyc",
+        tmp_path / "__pycache__" / f"single.{tag}.pyc",
+    ):
+        assert cached.exists(), cached
+    # up to date: nothing is rewritten
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.pyc")}
+    assert compile_kernel_packages(names) is True
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.pyc")} == before
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_progress_prints_plain_lines_when_stderr_is_not_a_terminal():
+    import io
+
+    from tpmlab.grading.results import Progress, StudentResult
+
+    out = io.StringIO()  # not a terminal: no redrawn bar, plain lines
+    clock = _Clock()
+    progress = Progress(10, out, every=4, seconds=30)
+    progress._clock = clock
+    progress.started = progress._last = 0.0
+    outcomes = [
+        StudentResult("a", "graded", score=1),
+        StudentResult("b", "failed", flags=["error"]),
+        StudentResult("c", "graded", flags=["extra file: notes.txt"]),
+        StudentResult("d", "graded"),
+        StudentResult("e", "graded"),
+    ]
+    for result in outcomes:
+        clock.now += 2.0
+        progress.update(result)
+    assert out.getvalue().splitlines() == [
+        "autograding: 4/10 done, 1 failed, 1 flagged, 0:08 elapsed, ETA 0:12"
+    ]
+    clock.now += 40.0  # a slow student: a line after `seconds` even before `every` students
+    progress.update(StudentResult("f", "graded"))
+    assert out.getvalue().splitlines()[-1] == (
+        "autograding: 6/10 done, 1 failed, 1 flagged, 0:50 elapsed, ETA 0:33"
+    )
+    progress.update(StudentResult("g", "graded"))
+    progress.close()  # the last count is always printed
+    assert out.getvalue().splitlines()[-1].startswith("autograding: 7/10 done, 1 failed")
+    assert "\r" not in out.getvalue()
+
+
+def test_autograde_command_reports_progress_and_a_summary_in_a_log(tmp_path, capsys, orbit_db):
+    import nbformat
+    from grading_fixtures import ASSIGNMENT, NOTEBOOK, RIGHT, make_course, student_notebook
+
+    from tpmlab.grading.cli import main
+
+    course = make_course(tmp_path)
+    submissions = {
+        "alice": student_notebook(RIGHT),
+        "bob": '{"cells": [ this is not json',  # fails
+        "carol": student_notebook(RIGHT),  # flagged: an extra file
+    }
+    for student, nb in submissions.items():
+        folder = course / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        (folder / "timestamp.txt").write_text("2025-07-01 12:00:00.000000 UTC")
+        if isinstance(nb, str):
+            (folder / NOTEBOOK).write_text(nb)
+        else:
+            nbformat.write(nb, str(folder / NOTEBOOK))
+    (course / "submitted" / "carol" / ASSIGNMENT / "notes.txt").write_text("extra")
+    status = main(["--course", str(course), "autograde", ASSIGNMENT, "--unsafe", "--workers", "2"])
+    captured = capsys.readouterr()
+    assert status == 0, captured
+    progress = [line for line in captured.err.splitlines() if line.startswith("autograding:")]
+    assert progress, captured.err
+    assert progress[-1].startswith("autograding: 3/3 done, 1 failed, 1 flagged, "), progress
+    assert "ETA 0:00" in progress[-1]
+    summary = captured.out.strip().splitlines()[-1]
+    assert summary == (
+        "3 submissions: 2 graded, 0 unchanged, 1 failed (recorded as 0 with a reason), "
+        "0 not graded; 1 graded with review flags"
+    ), captured.out
