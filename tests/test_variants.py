@@ -57,11 +57,15 @@ def test_variants_are_stable_distinct_and_start_from_the_plain_assignment(monkey
         Parameters("demo", variants=8, q1={"a": [1, 2]})
 
     monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    monkeypatch.delenv("TPMLAB_STUDENT_ID", raising=False)
     with pytest.raises(VariantError, match="type your course id between the quotes"):
         params.of("")
     monkeypatch.setenv("JUPYTERHUB_USER", "ada")
     assert params.of("") == params.of("ada")
     assert params.of("").student == "ada"
+    monkeypatch.delenv("JUPYTERHUB_USER")
+    monkeypatch.setenv("TPMLAB_STUDENT_ID", "bea")  # an author's, or the test suite's, default
+    assert params.of("").student == "bea" and params.of("cy").student == "cy"
     with pytest.raises(AttributeError, match="they are: q1_a, q1_b"):
         _ = params.of("ada").q2_a
     assert "| `V.q1_a` |" in params.of("ada")._repr_markdown_()

@@ -26,7 +26,8 @@ question.
 
 Where the learner's id comes from (:meth:`Parameters.of`): the ``STUDENT_ID`` the learner typed;
 when it is empty, the JupyterHub login (``JUPYTERHUB_USER``, which is nbgrader's student id on a
-hub). An empty id anywhere else is an error saying what to type. The grader never trusts the
+hub), else ``TPMLAB_STUDENT_ID`` (:data:`STUDENT_ENV`). An empty id anywhere else is an error
+saying what to type. The grader never trusts the
 submitted id: it puts the submission's owner in the parameters cell
 (:func:`pin`, :mod:`tpmlab.grading.preprocessors.pin_variant`) and judges the hidden tests with the
 answer key of the owner's variant (:func:`tpmlab.grading.keys.load_key`).
@@ -59,6 +60,9 @@ __all__ = [
 
 #: The nbgrader grade_id of an assignment's parameters cell.
 GRADE_ID = "parameters"
+#: A default course id where the login is not one (an author running the source notebooks, the
+#: test suite's nbval run, a course image that knows its learner): used when STUDENT_ID is empty.
+STUDENT_ENV = "TPMLAB_STUDENT_ID"
 #: The first line :func:`pin` writes into a parameters cell.
 PIN_MARK = "# set by the grader:"
 
@@ -173,8 +177,8 @@ class Parameters:
         if isinstance(student, int) and not isinstance(student, bool):
             return self.at(student)
         student = (student or "").strip() if isinstance(student, str) else ""
-        if not student:
-            student = os.environ.get("JUPYTERHUB_USER", "").strip()
+        for variable in ("JUPYTERHUB_USER", STUDENT_ENV):
+            student = student or os.environ.get(variable, "").strip()
         if not student:
             raise VariantError(
                 "This assignment gives each learner their own numbers, and it does not know "
