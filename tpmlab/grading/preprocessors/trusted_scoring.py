@@ -2,9 +2,9 @@
 
 :class:`TrustedScoring` runs between ``SandboxedExecute`` and ``SaveAutoGrades``: it loads the
 answer key of the assignment's source notebook (:func:`tpmlab.grading.keys.load_key`) and judges
-the executed notebook with it (the key of the owner's variant on an assignment with
-per-learner variants, :mod:`tpmlab.variants`) (:func:`tpmlab.grading.judge.judge`), so a failed hidden test shows
-as an error nbgrader scores 0. ``autograder/nbgrader_config.py`` installs it, so ``tpmlab-grade
+the executed notebook with it (:func:`tpmlab.grading.judge.judge`), so a failed hidden test shows
+as an error nbgrader scores 0. On an assignment with per-learner variants (:mod:`tpmlab.variants`)
+the key is that of the owner's variant. ``autograder/nbgrader_config.py`` installs it, so ``tpmlab-grade
 autograde`` and plain ``nbgrader autograde`` both score this way.
 """
 
