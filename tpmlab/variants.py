@@ -303,15 +303,13 @@ def rebound(nb) -> list[str]:
     return sorted(names)
 
 
-def _norm(source: str) -> str:
-    return "\n".join(line.rstrip() for line in source.strip().splitlines())
-
-
 def review_flags(nb, source_nb, owner: str) -> list[str]:
     """Review flags for a submission ``nb`` of ``owner`` whose source is ``source_nb``: a
     parameters cell deleted or edited, a ``STUDENT_ID`` that is not the owner's, or ``V``,
     ``PARAMETERS`` or ``STUDENT_ID`` set again in another cell. The grade is
     not affected (the owner's variant is graded, :func:`pin`); an instructor should look."""
+    from tpmlab.grading.ipynb import same_code  # the review's comparison (grading side only)
+
     params = parse(source_nb)
     if params is None:
         return []
@@ -321,7 +319,7 @@ def review_flags(nb, source_nb, owner: str) -> list[str]:
     theirs, ours = parameters_cell(nb), parameters_cell(source_nb)
     if theirs is None:
         flags.append(f"variant: parameters cell deleted ({graded})")
-    elif _norm(theirs.source) != _norm(ours.source):
+    elif not same_code(theirs.source, ours.source):
         flags.append(f"variant: parameters cell edited ({graded})")
     claimed = (claimed_id(nb) or "").strip()
     if claimed and claimed.lower() != owner.strip().lower():

@@ -79,6 +79,16 @@ def hidden_blocks(source: str) -> list[str]:
     return _HIDDEN_BLOCK.findall(source)
 
 
+def same_code(a: str, b: str) -> bool:
+    """Whether two cell sources are the same code, ignoring trailing spaces and blank ends (how
+    the review tells an edited cell from its source)."""
+
+    def norm(source: str) -> str:
+        return "\n".join(line.rstrip() for line in source.strip().splitlines())
+
+    return norm(a) == norm(b)
+
+
 def strip_hidden(source: str) -> str:
     """``source`` without its hidden-test blocks (markers included)."""
     return re.sub(

@@ -23,7 +23,7 @@ import nbformat
 
 from tpmlab import variants
 from tpmlab.errors import TPMLabError
-from tpmlab.grading.ipynb import is_autograded_test, strip_hidden
+from tpmlab.grading.ipynb import is_autograded_test, same_code, strip_hidden
 
 # Code an honest answer never needs: these are flagged for review, never penalised.
 SUSPICIOUS = {
@@ -153,10 +153,6 @@ def _test_cells(nb) -> dict[str, str]:
     }
 
 
-def _norm(source: str) -> str:
-    return "\n".join(line.rstrip() for line in source.strip().splitlines())
-
-
 def review_submission(course, assignment: str, folder: Path) -> list[str]:
     """Flags for the submission in ``folder`` (empty for an ordinary honest submission)."""
     flags: list[str] = []
@@ -189,7 +185,7 @@ def review_submission(course, assignment: str, folder: Path) -> list[str]:
         for grade_id, source in _test_cells(source_nb).items():
             if grade_id not in theirs:
                 flags.append(f"deleted test cell: {grade_id}")
-            elif _norm(strip_hidden(source)) != _norm(strip_hidden(theirs[grade_id])):
+            elif not same_code(strip_hidden(source), strip_hidden(theirs[grade_id])):
                 flags.append(f"edited test cell: {grade_id}")
         code = "\n".join(
             _source(c)
