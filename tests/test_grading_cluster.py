@@ -612,7 +612,7 @@ def test_learners_of_several_variants_are_graded_on_their_own_on_the_cluster(clu
     """An assignment with per-learner variants (tpmlab.variants): the coordinator sends the key of
     every variant the class has, through Dask and through a shared folder, and each learner is
     judged on their own (a classmate's number loses the point)."""
-    from tests.test_variants import TOY, toy_course
+    from tests.test_variants_class import TOY, toy_course
     from tpmlab.grading import notebooks
     from tpmlab.grading.demo import solution_answers
     from tpmlab.variants import parse

@@ -7,9 +7,11 @@
   different variants (one computing from ``V``, one typing their own values) get full marks, a
   learner who hands in a classmate's numbers loses exactly the questions with variants, and one
   who rewrites ``STUDENT_ID`` and the parameters cell to a classmate's is graded on their own
-  variant and flagged; the keys built are those of the class's variants, once each;
-- a class of 60 on a small assignment with 8 variants builds exactly 8 keys, and every learner's
-  solution scores full marks on their own variant.
+  variant and flagged; the keys built are those of the class's variants, once each.
+
+The slow checks live in files of their own so that the test workers share them: a class of 60
+with 8 variants (tests/test_variants_class.py) and every variant of every assignment
+(tests/test_variants_keys_sql.py, tests/test_variants_keys_ab.py, with tests/variant_keys.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import re
 import nbformat
 import pytest
 
+from tests.variant_keys import VARIED
 from tpmlab.grading import keys, notebooks
 from tpmlab.grading.autograde import autograde
 from tpmlab.grading.class_report import class_report
@@ -197,85 +200,7 @@ def test_sql_learners_are_graded_on_their_own_variant(tmp_path):
         assert re.search(rf"{student}</td>.*?<td[^>]*>{n} of 8</td>", report, re.S), student
 
 
-# ---- a class of 60 across 8 variants ----------------------------------------------------------
-TOY = "variant-toy"
-
-
-def toy_course(root):
-    course = make_course(root, "00-warmup")
-    folder = course.source_dir("00-warmup").parent / TOY
-    folder.mkdir()
-    locked = {"grade": False, "locked": True, "schema_version": 3, "solution": False, "task": False}
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    setup = nbformat.v4.new_code_cell("from tpmlab.scoring import answer")
-    setup.metadata["nbgrader"] = {**locked, "grade_id": "setup"}
-    student = nbformat.v4.new_code_cell('STUDENT_ID = ""')
-    cell = nbformat.v4.new_code_cell(
-        "from tpmlab.variants import Parameters\n\n"
-        'PARAMETERS = Parameters("variant-toy", variants=8, q1={"n": [1, 2, 3, 4, 5, 6, 7, 8]})\n'
-        "V = PARAMETERS.of(STUDENT_ID)\nV"
-    )
-    cell.metadata["nbgrader"] = {**locked, "grade_id": "parameters"}
-    q1 = nbformat.v4.new_code_cell(
-        "def double():\n    ### BEGIN SOLUTION\n    return 2 * V.q1_n\n    ### END SOLUTION"
-    )
-    q1.metadata["nbgrader"] = {**locked, "locked": False, "solution": True, "grade_id": "q1"}
-    test = nbformat.v4.new_code_cell(
-        'assert double() > 0\n### BEGIN HIDDEN TESTS\nanswer("double", double())\n'
-        "### END HIDDEN TESTS"
-    )
-    test.metadata["nbgrader"] = {**locked, "grade": True, "grade_id": "q1-tests", "points": 1}
-    nb.cells = [setup, student, cell, q1, test]
-    nbformat.write(nb, str(folder / "toy.ipynb"))
-    return course
-
-
-@pytest.mark.slow
-def test_a_class_of_60_across_8_variants_builds_8_keys(tmp_path):
-    course = toy_course(tmp_path / "course")
-    source = notebooks.read(course.source_dir(TOY) / "toy.ipynb")
-    params = parse(source)
-    students = [f"s{i:03d}" for i in range(60)]
-    assert len({params.number_of(s) for s in students}) == 8  # the class has all 8
-    released = notebooks.substitute(notebooks.release(source), solution_answers(source))
-    for student in students:
-        folder = course.submitted_dir(student, TOY)
-        folder.mkdir(parents=True)
-        nbformat.write(released, str(folder / "toy.ipynb"))
-    keys.BUILDS.clear()
-    results = autograde(course, TOY, workers=2, progress=False)
-    assert sorted(keys.BUILDS) == [("toy.ipynb", v) for v in range(8)]
-    assert {r.student: r.score for r in results} == dict.fromkeys(students, 1.0)
-    # a second run of the same class builds none (the keys are cached), and grades nothing new
-    keys.BUILDS.clear()
-    autograde(course, TOY, workers=2, progress=False, students=students[:3], force=True)
-    assert keys.BUILDS == []
-
-
-# ---- every variant of every assignment ---------------------------------------------------------
-VARIED = {  # the test cells whose expected answers must differ between any two variants
-    "01-sql-analytics/sql-analytics.ipynb": {"q1-tests", "q3-tests", "q5-tests"},
-    "03-ab-testing/ab-testing.ipynb": {"q3-tests"},
-}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(VARIED))
-def test_every_variant_is_sound_and_asks_its_own_numbers(name):
-    """Each variant's solution passes its own tests (a key builds), the varied questions expect
-    other answers in every other variant, and the rest of the assignment does not move."""
-    path = keys.REPO_ROOT / "exercises" / name
-    params = parse(read(path))
-    built = {k: keys.load_key(path, variant=k)["cells"] for k in range(params.count)}
-    for j in range(params.count):
-        for k in range(j + 1, params.count):
-            differ = {g for g in built[j] if built[j][g] != built[k][g]}
-            assert differ == VARIED[name], (j, k, sorted(differ))
+def test_the_assignments_with_variants_are_those_checked_variant_by_variant():
     with_variants = sorted(
         p.relative_to(keys.REPO_ROOT / "exercises").as_posix()
         for p in (keys.REPO_ROOT / "exercises").glob("*/*.ipynb")

@@ -1,0 +1,12 @@
+"""Every variant of the SQL assignment (01-sql-analytics/sql-analytics.ipynb):
+each variant's solution passes its own tests, and the questions with variants expect other
+answers in every other variant (tests/variant_keys.py)."""
+
+import pytest
+
+from tests.variant_keys import check_every_variant
+
+
+@pytest.mark.slow
+def test_every_variant_is_sound_and_asks_its_own_numbers():
+    check_every_variant("01-sql-analytics/sql-analytics.ipynb")
