@@ -16,7 +16,9 @@ with 8 variants (tests/test_variants_class.py) and every variant of every assign
 
 from __future__ import annotations
 
+import importlib
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -201,9 +203,15 @@ def test_sql_learners_are_graded_on_their_own_variant(tmp_path):
 
 
 def test_the_assignments_with_variants_are_those_checked_variant_by_variant():
+    """Every assignment with variants is in tests/variant_keys.py's VARIED and has a file of its
+    own that checks each of its variants (tests/test_variants_keys_<name>.py)."""
     with_variants = sorted(
         p.relative_to(keys.REPO_ROOT / "exercises").as_posix()
         for p in (keys.REPO_ROOT / "exercises").glob("*/*.ipynb")
         if parse(read(p)) is not None
     )
-    assert with_variants == sorted(VARIED)
+    checked = sorted(
+        importlib.import_module(f"tests.{p.stem}").ASSIGNMENT
+        for p in Path(__file__).parent.glob("test_variants_keys_*.py")
+    )
+    assert with_variants == sorted(VARIED) == checked

@@ -6,7 +6,11 @@ import pytest
 
 from tests.variant_keys import check_every_variant
 
+#: The assignment this file checks (tests/test_variants.py checks that every assignment with
+#: variants has its file).
+ASSIGNMENT = "03-ab-testing/ab-testing.ipynb"
+
 
 @pytest.mark.slow
 def test_every_variant_is_sound_and_asks_its_own_numbers():
-    check_every_variant("03-ab-testing/ab-testing.ipynb")
+    check_every_variant(ASSIGNMENT)
