@@ -21,8 +21,11 @@ For each assignment, in the same process run and on the same generated class (se
   cells, and the rest (nbgrader's conversion, gradebook, files). "imports" is measured apart: the
   notebook's import lines run first in a freshly started sandboxed kernel, as the grading kernels
   are started (with the kernel started ahead: after its advance imports);
+- the CPU time of the sandbox's own processes (each kernel's launcher and evidence relay, and
+  bubblewrap) per submission, sampled with the memory;
 - with ``--sandbox-cost``, ``tpmlab-grade autograde --unsafe`` too, and the difference per
-  submission.
+  submission (unsafe kernels are plain ipykernel kernels, started on demand and with the
+  debugger, so that difference also counts what only sandboxed grading does to start kernels).
 
 The growth part grades 60, 120 and 240 submissions of one assignment with ``tpmlab-grade`` and
 prints the wall time per submission at each size (it must stay flat).
@@ -47,11 +50,13 @@ from tpmlab.paths import REPO_ROOT
 
 
 class PeakMemory:
-    """The highest sum of VmRSS over this process and its descendants, sampled in a thread."""
+    """The highest sum of VmRSS over this process and its descendants, sampled in a thread;
+    and the CPU time of the sandbox's own processes among them (:attr:`sandbox_cpu`)."""
 
     def __init__(self, interval: float = 0.2):
         self.interval, self.peak, self._stop = interval, 0, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._sandbox: dict[int, float] = {}  # pid -> CPU seconds seen
 
     def __enter__(self):
         self._thread.start()
@@ -66,8 +71,13 @@ class PeakMemory:
             self.peak = max(self.peak, self.sample())
             self._stop.wait(self.interval)
 
-    @staticmethod
-    def sample() -> int:
+    @property
+    def sandbox_cpu(self) -> float:
+        """CPU seconds (user + system, last sample of each process) of the kernels' launchers,
+        their evidence relays and bubblewrap: what the sandbox adds around each kernel."""
+        return sum(self._sandbox.values())
+
+    def sample(self) -> int:
         parents, rss = {}, {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -89,7 +99,23 @@ class PeakMemory:
                 if parent in mine and pid not in mine:
                     mine.add(pid)
                     grew = True
+        for pid in mine - {os.getpid()}:
+            self._sample_sandbox(pid)
         return sum(rss.get(pid, 0) for pid in mine)
+
+    def _sample_sandbox(self, pid: int) -> None:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+            if comm != "bwrap":
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                if cmd[1:3] != [b"-m", b"tpmlab.grading.sandbox"]:
+                    return
+        except (OSError, ValueError):
+            return
+        fields = stat[stat.rindex(")") + 2 :].split()
+        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        self._sandbox[pid] = max(self._sandbox.get(pid, 0.0), seconds)
 
 
 def class_copy(tmp: Path, name: str, assignment: str, students: int):
@@ -120,7 +146,7 @@ def ours_run(tmp: Path, name: str, assignment: str, students: int, workers: int,
         results = autograde(course, assignment, workers=workers, progress=False, sandbox=sandbox)
         seconds = time.perf_counter() - started
     failed = [r.student for r in results if r.status != "graded"]
-    return course, seconds, memory.peak, results, failed
+    return course, seconds, memory.peak, results, failed, memory.sandbox_cpu
 
 
 def scores(course, assignment: str):
@@ -291,13 +317,18 @@ def bench_assignment(args, assignment: str) -> bool:
     )
     if ours[4]:
         print(f"  not graded by tpmlab-grade: {ours[4]}")
+    print(
+        f"  sandbox processes (launchers, evidence relays, bubblewrap): {ours[5] / n:.3f} CPU s"
+        " per submission"
+    )
     if stock is not None:
         print(f"  ratio: {stock[1] / ours[1]:.2f}x   identical scores: {same}")
     if unsafe is not None:
         cost = (ours[1] - unsafe[1]) / n * args.workers
         print(
-            f"  tpmlab-grade --unsafe:   {unsafe[1]:7.1f} s; sandbox cost {cost:+.2f} s per "
-            f"submission per worker"
+            f"  tpmlab-grade --unsafe:   {unsafe[1]:7.1f} s; difference {cost:+.2f} s per "
+            "submission per worker (unsafe kernels are plain ipykernel: started on demand, "
+            "with the debugger)"
         )
     if split is not None:
         print(
@@ -314,7 +345,7 @@ def bench_growth(args) -> bool:
     per = []
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="bench-", dir="/tmp") as tmp:
-            _, seconds, peak, _, failed = ours_run(
+            _, seconds, peak, _, failed, _ = ours_run(
                 Path(tmp), "growth", args.growth_assignment, size, args.workers, "required"
             )
         per.append(seconds / size)

@@ -107,3 +107,17 @@ def test_autograde_command_reports_progress_and_a_summary_in_a_log(tmp_path, cap
         "3 submissions: 2 graded, 0 unchanged, 1 failed (recorded as 0 with a reason), "
         "0 not graded; 1 graded with review flags"
     ), captured.out
+
+
+def test_a_grading_process_imports_nbgrader_without_the_iri_grammar():
+    """jsonschema builds rfc3987_syntax's grammar when it is importable (1.6 s of CPU per
+    process); ``tpmlab.grading`` keeps it out, and notebooks still validate."""
+    import subprocess
+
+    code = (
+        "import sys, tpmlab.grading, nbgrader.converters, nbformat\n"
+        "nbformat.validate(nbformat.v4.new_notebook())\n"
+        "print(sys.modules.get('rfc3987_syntax') is None, 'jsonschema' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"], out.stdout + out.stderr

@@ -10,7 +10,12 @@ process, each in a sandboxed kernel:
 - ``s2_leaker`` leaves the same four traces and stops.
 - ``s3_looker`` looks for them. It records what it found through its answer (``signups`` is
   200, the right answer, only when it found nothing) and prints it, so its score and its
-  autograded notebook show whether anything of the previous students was there.
+  autograded notebook show whether anything of the previous students was there. It also prints
+  whether ipykernel's debugger was loaded in its kernel (it must not be: grading kernels start
+  without it).
+
+After each student the worker's sandbox folder shows whether a kernel waits for a next student:
+one after the first two, none after the last.
 
 Needs bubblewrap and root; skips elsewhere with the reason (fails instead under
 ``TPMLAB_REQUIRE_SANDBOX=1``, as in CI).
@@ -78,10 +83,13 @@ print("FOUND:", found)
 signups = 200 if not found else 1000 + len(found)
 """
 
+# the grading kernel starts without ipykernel's debugger (tpmlab.grading.sentinel keeps debugpy out)
+DEBUGGER = 'import sys\nprint("DEBUGGER:", sys.modules.get("debugpy") is not None)\n'
+
 STUDENTS = {
     "s1_control": LEAK + LOOK,
     "s2_leaker": LEAK + "signups = 120 + 80\n",
-    "s3_looker": LOOK,
+    "s3_looker": LOOK + DEBUGGER,
 }
 
 
@@ -113,11 +121,18 @@ def _printed(course: Course, student: str) -> str:
 
 def test_the_next_student_on_the_same_worker_finds_nothing(tmp_path, orbit_db, monkeypatch):
     started = []
+    waiting = []  # after each student: the kernels started ahead, waiting for the next one
 
     class CountedWorker(autograde_module.Worker):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             started.append(self.proc.pid)
+
+        def run(self, job, timeout):
+            answer = super().run(job, timeout)
+            ahead = [p.name for p in Path(self.sandbox_dir).glob("job*")]
+            waiting.append((job["student"], len(ahead)))
+            return answer
 
     monkeypatch.setattr(autograde_module, "Worker", CountedWorker)
     course = Course(make_course(tmp_path))
@@ -152,6 +167,9 @@ def test_the_next_student_on_the_same_worker_finds_nothing(tmp_path, orbit_db, m
 
     looker = _printed(course, "s3_looker")
     assert "FOUND: []" in looker, looker
+    assert "DEBUGGER: False" in looker, looker
+    # a kernel is started ahead for the next student, and none after the last one
+    assert waiting == [("s1_control", 1), ("s2_leaker", 1), ("s3_looker", 0)], waiting
     assert results["s3_looker"].score == 10, results["s3_looker"]
     assert results["s2_leaker"].score == 10
     # and nothing they started outlived their grading on the machine either

@@ -41,7 +41,7 @@ from tpmlab.grading.coursedir import Course
 from tpmlab.grading.gradebook import CourseGradebook, hand_graded_answers, record_grades
 from tpmlab.grading.late import record_deadline
 from tpmlab.grading.results import StudentResult, progress_bar
-from tpmlab.grading.workers import Worker
+from tpmlab.grading.workers import Worker, close_all
 
 MARKER = ".tpmlab-graded.json"
 
@@ -241,6 +241,7 @@ def autograde(
 
             local = threading.local()
             lock = threading.Lock()
+            unstarted = [len(pending)]  # students no worker has taken yet
 
             def job(student: str):
                 worker = getattr(local, "worker", None)
@@ -248,6 +249,9 @@ def autograde(
                     worker = local.worker = Worker(course, jupyter_path)
                     with lock:
                         started_workers.append(worker)
+                with lock:
+                    unstarted[0] -= 1
+                    more = unstarted[0] > 0  # else no kernel is started ahead for a next one
                 private_db = work / f"{student}.db"
                 shutil.copy(snapshot, private_db)
                 out_root = work / f"out-{student}"
@@ -263,6 +267,7 @@ def autograde(
                         "sandbox": sandboxed,
                         "source_dir": str(course.source_dir(assignment)),
                         "limits": job_limits,
+                        "more": more,
                     },
                     timeout=student_timeout,
                 )
@@ -304,8 +309,7 @@ def autograde(
                         bar.update(results[-1])
                 bar.close()
         finally:
-            for worker in started_workers:
-                worker.close()
+            close_all(started_workers)
             shutil.rmtree(work, ignore_errors=True)
     results.sort(key=lambda r: r.student)
     _write_log(course, assignment, results)

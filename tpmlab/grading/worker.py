@@ -15,7 +15,8 @@ manager (see :mod:`tpmlab.grading.sandbox`): the student's kernel runs in a bubb
 whose scratch directory holds the assignment's data files only. If that kernelspec or the sandbox
 is missing, the kernel does not start and the job fails; it is never graded unsandboxed.
 While a sandboxed student runs, the worker starts the next student's kernel (a fresh sandbox and
-interpreter, :mod:`tpmlab.grading.sandbox.ahead`), which serves that one student only.
+interpreter, :mod:`tpmlab.grading.sandbox.ahead`), which serves that one student only; not when
+the job says ``"more": false`` (no student is left to start).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def _grade(job: dict) -> dict:
             ",".join(ahead.preload_modules(Path(job["source_dir"]))),
         )
         ahead.hand_over(settings)  # the kernel started during the previous student, if any
-        ahead.start_next(settings, Path(os.environ["TPMLAB_SANDBOX_DIR"]), config)
+        if job.get("more", True):  # the coordinator says when no student is left to start
+            ahead.start_next(settings, Path(os.environ["TPMLAB_SANDBOX_DIR"]), config)
     try:
         converter.start()
         ok = True

@@ -105,10 +105,22 @@ class Worker:
             release_mounts(self.sandbox_dir)  # socket tmpfs of launchers killed above
             shutil.rmtree(self.sandbox_dir, ignore_errors=True)
 
-    def close(self) -> None:
+    def end_input(self) -> None:
+        """Tell the worker no job follows: it shuts its kernels down and ends."""
         assert self.proc.stdin is not None  # opened with stdin=PIPE
         with contextlib.suppress(OSError):
             self.proc.stdin.close()
+
+    def close(self) -> None:
+        self.end_input()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)
         self.kill()  # nothing a submission started may outlive its grading
+
+
+def close_all(workers: list[Worker]) -> None:
+    """Close ``workers``, all ending at once rather than one after the other."""
+    for worker in workers:
+        worker.end_input()
+    for worker in workers:
+        worker.close()
