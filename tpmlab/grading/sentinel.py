@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     # ipykernel's debugger is never used in grading, and importing debugpy for it is more than
     # half of the kernel's start-up (0.6 of 1.0 CPU seconds); without it ipykernel starts with
     # the debugger off
-    sys.modules.setdefault(NO_DEBUGGER, None)
+    sys.modules.setdefault(NO_DEBUGGER, None)  # type: ignore[arg-type]
     _preload(os.environ.pop("TPMLAB_SANDBOX_PRELOAD", ""))
     if fd is not None and fd.isdigit():
         _install(int(fd))
