@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import sys
 import types
 from pathlib import Path
@@ -296,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     # half of the kernel's start-up (0.6 of 1.0 CPU seconds); without it ipykernel starts with
     # the debugger off
     sys.modules.setdefault(NO_DEBUGGER, None)  # type: ignore[arg-type]
+    # the debugger's import also asked the platform module for the processor, which runs
+    # ``uname -p`` once per process and keeps the answer; asked here, before the audit hook, a
+    # library that reports the platform (dbt does) starts no process in a student's cell
+    platform.processor()
     _preload(os.environ.pop("TPMLAB_SANDBOX_PRELOAD", ""))
     if fd is not None and fd.isdigit():
         _install(int(fd))
