@@ -241,17 +241,13 @@ def autograde(
 
             local = threading.local()
             lock = threading.Lock()
-            unstarted = [len(pending)]  # students no worker has taken yet
 
-            def job(student: str):
+            def job(student: str, more: bool):
                 worker = getattr(local, "worker", None)
                 if worker is None or not worker.alive:
                     worker = local.worker = Worker(course, jupyter_path)
                     with lock:
                         started_workers.append(worker)
-                with lock:
-                    unstarted[0] -= 1
-                    more = unstarted[0] > 0  # else no kernel is started ahead for a next one
                 private_db = work / f"{student}.db"
                 shutil.copy(snapshot, private_db)
                 out_root = work / f"out-{student}"
@@ -286,7 +282,9 @@ def autograde(
             if pending:
                 bar = progress_bar(len(pending), progress)
                 with ThreadPoolExecutor(max_workers=workers) as pool:
-                    futures = [pool.submit(job, s) for s in pending]
+                    # the pool starts jobs in this order: once the last student is taken none
+                    # is left, so its worker starts no kernel ahead for a next one
+                    futures = [pool.submit(job, s, s != pending[-1]) for s in pending]
                     for future in as_completed(futures):
                         student, private_db, out_root, code, log, timed_out, seconds = (
                             future.result()
