@@ -283,7 +283,7 @@ def import_seconds(source: Path) -> float:
 
 
 # ---- the parts -----------------------------------------------------------------------------------
-def bench_assignment(args, assignment: str) -> bool:
+def bench_assignment(args, assignment: str, table: list[dict]) -> bool:
     mib = 2**20
     with tempfile.TemporaryDirectory(prefix="bench-", dir="/tmp") as tmp_name:
         tmp = Path(tmp_name)
@@ -337,7 +337,54 @@ def bench_assignment(args, assignment: str) -> bool:
             f" (imports in a fresh kernel: {split['imports']:.2f} s)"
         )
     sys.stdout.flush()
+    table.append(
+        {
+            "assignment": assignment,
+            "stock": None if stock is None else stock[1] / n,
+            "ours": ours[1] / n,
+            "ratio": None if stock is None else stock[1] / ours[1],
+            "split": split,
+            "peak": ours[2] / mib,
+            "same": same,
+            "sandbox": ours[5] / n,
+        }
+    )
     return same is not False and not ours[4]
+
+
+def print_table(table: list[dict], students: int, workers: int) -> None:
+    """The figures of every assignment in one table (seconds per submission)."""
+    print(
+        f"\n== every assignment: {students} submissions each, {workers} workers, sandbox on;"
+        " seconds per submission"
+    )
+    head = (
+        "| assignment | stock nbgrader | tpmlab-grade | ratio | kernel start | imports (in cells) | cells "
+        "| other | peak RSS MiB | identical scores | sandbox CPU s |"
+    )
+    print(head)
+    print("|" + "---|" * head.count(" | ") + "---|")
+
+    def f(value, fmt):
+        return "-" if value is None or value != value else format(value, fmt)
+
+    for r in table:
+        split = r["split"] or {}
+        cells = [
+            r["assignment"],
+            f(r["stock"], ".2f"),
+            f(r["ours"], ".2f"),
+            f(r["ratio"], ".2f") + ("x" if r["ratio"] is not None else ""),
+            f(split.get("kernel"), ".2f"),
+            f(split.get("imports"), ".2f"),
+            f(split.get("cells"), ".2f"),
+            f(split.get("other"), ".2f"),
+            f(r["peak"], ".0f"),
+            "-" if r["same"] is None else str(r["same"]),
+            f(r["sandbox"], ".3f"),
+        ]
+        print("| " + " | ".join(cells) + " |")
+    sys.stdout.flush()
 
 
 def bench_growth(args) -> bool:
@@ -387,8 +434,10 @@ def main() -> int:
     ok = True
     if not args.no_assignments:
         names = args.assignment or sorted(p.name for p in (REPO_ROOT / "exercises").iterdir())
+        table: list[dict] = []
         for name in names:
-            ok &= bench_assignment(args, name)
+            ok &= bench_assignment(args, name, table)
+        print_table(table, args.students, args.workers)
     if not args.no_growth:
         ok &= bench_growth(args)
     if not ok:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from tpmlab.grading.bytecode import compile_kernel_packages, package_paths
+from tpmlab.grading.bytecode import compile_kernel_packages, package_paths, stack_packages
 
 
 def test_bytecode_caches_are_written_for_the_named_packages(tmp_path, monkeypatch):
@@ -30,6 +30,15 @@ def test_bytecode_caches_are_written_for_the_named_packages(tmp_path, monkeypatc
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.pyc")}
     assert compile_kernel_packages(names) is True
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.pyc")} == before
+
+
+def test_module_6s_dbt_stack_is_compiled_for_the_kernels_too():
+    """dbt and what it requires (found through the installed distributions' metadata), not the
+    standard library's ``test`` package that one of them names as its own."""
+    names = stack_packages()
+    assert {"dbt", "dbt_common", "jinja2", "mashumaro", "agate", "networkx", "duckdb"} <= set(names)
+    assert "test" not in names and "pandas" not in names
+    assert stack_packages(["no-such-distribution"]) == []
 
 
 class _Clock:
