@@ -359,8 +359,8 @@ def print_table(table: list[dict], students: int, workers: int) -> None:
         " seconds per submission"
     )
     head = (
-        "| assignment | stock nbgrader | tpmlab-grade | ratio | kernel start | imports (in cells) | cells "
-        "| other | peak RSS MiB | identical scores | sandbox CPU s |"
+        "| assignment | stock nbgrader | tpmlab-grade | ratio | kernel start | imports (in cells) "
+        "| cells | other | peak RSS MiB | identical scores | sandbox CPU s |"
     )
     print(head)
     print("|" + "---|" * head.count(" | ") + "---|")

@@ -111,8 +111,9 @@ def package_paths(names=KERNEL_PACKAGES) -> list[Path]:
 
 def compile_kernel_packages(names=None) -> bool:
     """Write the bytecode caches missing for ``names`` (default: :data:`KERNEL_PACKAGES` and the
-    packages of :data:`STACKS`; nothing is rewritten when they are up to date). True when every file compiled; a folder the grader cannot write (a read-only system
-    installation) is left as it is, and the kernels then compile from source as before."""
+    packages of :data:`STACKS`; nothing is rewritten when they are up to date). True when every
+    file compiled; a folder the grader cannot write (a read-only system installation) is left as
+    it is, and the kernels then compile from source as before."""
     if names is None:
         names = (*KERNEL_PACKAGES, *stack_packages())
     ok = True
