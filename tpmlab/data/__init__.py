@@ -119,10 +119,13 @@ def reseeded_engine(seed: int, scale: float = RESEEDED_SCALE) -> Engine:
 
     Graders use it so that an answer hard-coded from the default data fails.
     """
-    from tpmlab.data.builder import build as _build
-    from tpmlab.data.generate import GENERATOR_VERSION
+    # the generator's version alone (tpmlab.data.version): importing the generator itself
+    # (numpy's and scipy's statistics) took longer than opening the copy, which is built once
+    from tpmlab.data.version import GENERATOR_VERSION
 
     db = reseeded_path(seed, scale)
     if not db.exists() or _version_of(db) != GENERATOR_VERSION:
+        from tpmlab.data.builder import build as _build
+
         _build(seed, scale, db.parent)
     return sqlite_engine(db)

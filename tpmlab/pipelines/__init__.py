@@ -24,7 +24,8 @@ folder, and an installed course (Binder) has the package only.
 
 Public API: :func:`warehouse`, :func:`workspace`, :func:`build`, :func:`test`,
 :func:`freshness`, :func:`run_tests`, :func:`run_tests_on`, :data:`PROJECT_DIR`; :mod:`.jobs`
-(a daily job run twice, out of order, backfilled) and :mod:`.answers` (graded questions).
+(a daily job run twice, out of order, backfilled), :mod:`.warehouses` (Orbit's tables copied into
+DuckDB, and kept) and :mod:`.answers` (graded questions).
 """
 
 from tpmlab.pipelines.dbt import (

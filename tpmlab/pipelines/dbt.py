@@ -10,7 +10,11 @@ tested, its status and its failure count.
 clean ``events`` table, in raw_events' columns, as the clients would send them without any of the
 planted problems (one row per event, known users, accepted names, UTC times ending in ``Z``,
 received within a minute). Data tests that find a planted problem fail on the raw layer and pass
-on the clean copy.
+on the clean copy (the copies are made by :mod:`tpmlab.pipelines.warehouses`).
+
+Every run starts from a saved parse of the project when Orbit's cache folder holds one (dbt's
+partial parsing: only the files that differ, such as a learner's block, are parsed again), and
+the first run keeps its parse there; the grader saves one before a batch (:func:`cache_parse`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ import hashlib
 import os
 import re
 import shutil
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -31,37 +34,10 @@ import pandas as pd
 import yaml
 
 from tpmlab.errors import TPMLabError
+from tpmlab.pipelines.warehouses import warehouse
 
 PROJECT_DIR = Path(__file__).resolve().parent / "dbt_orbit"
-#: The first day of the raw layer: the clean events copied into the workspace start here.
-WINDOW_START = "2025-06-01"
-#: Orbit's tables the project reads, with the SQL that copies each from the SQLite database.
-TABLES = {
-    "raw_events": "SELECT event_id, user_id, event_name, event_time, received_at, platform, "
-    "client_version FROM raw_events",
-    "users": "SELECT user_id, signup_at, signup_date, country, platform, channel, workspace_id "
-    "FROM users",
-    "events": "SELECT event_id, user_id, session_id, event_time, event_date, event_name, platform, "
-    f"project_id FROM events WHERE event_time >= '{WINDOW_START}'",
-}
-_TYPES = {
-    "raw_events": "event_id BIGINT, user_id BIGINT, event_name VARCHAR, event_time VARCHAR, "
-    "received_at TIMESTAMP, platform VARCHAR, client_version VARCHAR",
-    "users": "user_id BIGINT, signup_at TIMESTAMP, signup_date DATE, country VARCHAR, "
-    "platform VARCHAR, channel VARCHAR, workspace_id BIGINT",
-    "events": "event_id BIGINT, user_id BIGINT, session_id BIGINT, event_time TIMESTAMP, "
-    "event_date DATE, event_name VARCHAR, platform VARCHAR, project_id BIGINT",
-}
-_CLEAN_RAW = """
-CREATE TABLE raw_events AS
-SELECT e.event_id, e.user_id, e.event_name,
-       strftime(e.event_time, '%Y-%m-%dT%H:%M:%SZ') AS event_time,
-       least(r.received_at, e.event_time + INTERVAL 1 MINUTE) AS received_at,
-       e.platform, r.client_version
-FROM events AS e
-JOIN (SELECT event_id, min(received_at) AS received_at, min(client_version) AS client_version
-      FROM raw_source GROUP BY event_id) AS r USING (event_id)
-"""
+
 #: The file a learner's table block goes to (see :func:`run_tests`), and its source's name.
 SUBMITTED = "submitted"
 RAW_SOURCE = "raw"
@@ -72,133 +48,6 @@ def _quiet_env() -> None:
     os.environ["DO_NOT_TRACK"] = "1"
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     os.environ["DBT_VERSION_CHECK"] = "false"
-
-
-def _source_path(source) -> Path:
-    """The SQLite file behind ``source`` (None: the bundled one; an Engine; or a path)."""
-    if source is None:
-        from tpmlab import paths
-
-        path = paths.default_db_path()
-    elif hasattr(source, "url"):
-        if source.url.get_backend_name() != "sqlite" or not source.url.database:
-            raise TPMLabError(
-                f"The pipeline copies Orbit from a SQLite file, not from {source.url.drivername}.",
-                "Pass data.engine() (the bundled data), data.reseeded_engine(seed) or a path.",
-            )
-        path = Path(source.url.database)
-    else:
-        path = Path(source)
-    if not path.exists():
-        raise TPMLabError(
-            f"There is no Orbit database at {path} to copy into the pipeline's warehouse.",
-            "Run `make data` (or `python -m tpmlab.data build`) in the course folder first.",
-        )
-    return path
-
-
-def warehouse(
-    path: str | Path,
-    source=None,
-    *,
-    clean: bool = False,
-    schema: str | None = None,
-    minimal: bool = False,
-) -> Path:
-    """Copy the tables of :data:`TABLES` from Orbit's SQLite ``source`` into a DuckDB file.
-
-    ``source`` is None (the bundled data), an engine on a SQLite copy (e.g.
-    ``data.reseeded_engine(2031)``) or a path. ``clean=True`` replaces ``raw_events`` by the
-    clean copy described in this module's docstring. Without ``schema`` the file is made anew;
-    with one, the tables go into that schema of the file (created if missing). ``minimal=True``
-    copies only what a learner's ``raw_events`` tests read: ``raw_events`` and the ids of
-    ``users`` (no clean ``events`` left behind). Returns ``path``."""
-    import duckdb
-
-    src_path = _source_path(source)
-    path = Path(path)
-    if schema is None and path.exists():
-        path.unlink()
-    cached = _cached_copy(src_path, clean, minimal) if schema is None else None
-    if cached is not None and cached.exists():
-        shutil.copyfile(cached, path)
-        return path
-    src = sqlite3.connect(f"file:{src_path}?mode=ro", uri=True)
-    con = duckdb.connect(str(path), config={"threads": 1, "memory_limit": "256MB"})
-    try:
-        if schema is not None:
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            con.execute(f"USE {schema}")
-        for name, sql in TABLES.items():
-            if minimal and name == "events" and not clean:
-                continue
-            if minimal and name == "raw_events" and clean:
-                sql = "SELECT event_id, received_at, client_version FROM raw_events"
-            if minimal and name == "events":
-                sql = (
-                    "SELECT event_id, user_id, event_time, event_name, platform FROM events "
-                    f"WHERE event_time >= '{WINDOW_START}'"
-                )
-            if minimal and name == "users":
-                sql = "SELECT user_id FROM users"
-            frame = pd.read_sql_query(sql, src)
-            cols = ", ".join(
-                f"CAST({c.split()[0]} AS {c.split()[1]}) AS {c.split()[0]}"
-                for c in _TYPES[name].split(", ")
-                if c.split()[0] in frame.columns
-            )
-            con.register("orbit_frame", frame)
-            target = "raw_source" if (clean and name == "raw_events") else name
-            con.execute(f"CREATE TABLE {target} AS SELECT {cols} FROM orbit_frame")
-            con.unregister("orbit_frame")
-        if clean:
-            con.execute(_CLEAN_RAW)
-            con.execute("DROP TABLE raw_source")
-            if minimal:
-                con.execute("DROP TABLE events")
-    finally:
-        con.close()
-        src.close()
-    if cached is not None:
-        _keep_copy(path, cached)
-    return path
-
-
-def _cached_copy(src_path: Path, clean: bool, minimal: bool) -> Path | None:
-    """Where a finished warehouse of ``src_path`` is kept for the next workspace (copying the
-    DuckDB file is ten times faster than reading Orbit's tables again): in Orbit's cache folder,
-    named by the source file, its size and time and the options, so a rebuilt dataset gets a new
-    copy. ``None`` when the cache folder cannot be written (the grading sandbox)."""
-    from tpmlab import paths
-
-    folder = paths.cache_dir() / "dbt"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    if not os.access(folder, os.W_OK):
-        return None
-    stat = src_path.stat()
-    which = f"{src_path.resolve()}|{clean}|{minimal}"
-    version = f"{stat.st_size}|{stat.st_mtime_ns}|{TABLES}|{_TYPES}|{_CLEAN_RAW}"
-    name = "-".join(hashlib.sha256(k.encode()).hexdigest()[:12] for k in (which, version))
-    return folder / f"warehouse-{name}.duckdb"
-
-
-def _keep_copy(path: Path, cached: Path) -> None:
-    """Copy a finished warehouse to the cache, atomically (parallel test workers and kernels may
-    race to write it; each writes its own temporary file and renames it into place)."""
-    tmp = cached.with_name(f"{cached.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, cached)
-        # older copies of the same source and options (a rebuilt dataset) are not needed again
-        which = cached.name.split("-")[1]
-        for old in cached.parent.glob(f"warehouse-{which}-*.duckdb"):
-            if old != cached:
-                old.unlink(missing_ok=True)
-    except OSError:
-        tmp.unlink(missing_ok=True)
 
 
 @dataclass
@@ -267,7 +116,9 @@ def workspace(
             "outputs": {
                 "dev": {
                     "type": "duckdb",
-                    "path": str(ws.database),
+                    # relative to the workspace (dbt runs there): the same profile in every
+                    # workspace, so a parse saved by one is valid in the next (see _invoke)
+                    "path": ws.database.name,
                     "threads": 1,
                     # one DuckDB thread: the grading sandbox limits the address space
                     "settings": {"memory_limit": "256MB", "threads": 1, "TimeZone": "UTC"},
@@ -360,8 +211,52 @@ def _dbt_runner():
     return dbtRunner()
 
 
-def _invoke(ws: Workspace, args: list[str], vars: dict | None = None):
+#: dbt's saved parse of a project, which the next run of the same project reads to parse only
+#: the files that changed (dbt's "partial parsing").
+PARTIAL_PARSE = "partial_parse.msgpack"
 
+
+def _parse_cache(vars: dict | None) -> tuple[Path, bool]:
+    """Where a saved parse of the course's project is kept for the next workspace, and whether
+    it can be written there: in Orbit's cache folder, named by dbt's version, the project's
+    files and the ``--vars`` (dbt parses in full when the vars differ)."""
+    from importlib.metadata import version
+
+    from tpmlab import paths
+
+    digest = hashlib.sha256()
+    for dist in ("dbt-core", "dbt-duckdb"):
+        digest.update(f"{dist}={version(dist)}|".encode())
+    for path in sorted(PROJECT_DIR.rglob("*")):
+        rel = path.relative_to(PROJECT_DIR)
+        if path.is_file() and rel.parts[0] not in ("target", "logs"):
+            digest.update(f"{rel.as_posix()}|".encode() + path.read_bytes())
+    digest.update(repr(sorted((vars or {}).items())).encode())
+    folder = paths.cache_dir() / "dbt"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        writable = os.access(folder, os.W_OK)
+    except OSError:
+        writable = False
+    return folder / f"parse-{digest.hexdigest()[:16]}.msgpack", writable
+
+
+def _close_duckdb() -> None:
+    """Close the DuckDB connection dbt-duckdb keeps for the next run in this process: every
+    workspace's profile is the same (a relative path), so dbt-duckdb would take the previous
+    workspace's open database for this one's."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager as Manager
+
+    with Manager._LOCK:
+        env, Manager._ENV = Manager._ENV, None
+    if env is not None:
+        env.close()
+
+
+def _invoke(ws: Workspace, args: list[str], vars: dict | None = None):
+    """Run ``dbt <args>`` in the workspace (in its folder: the profile's path is relative to
+    it), starting from a saved parse of the project when there is one (dbt then parses only the
+    files that differ, such as a learner's block), and keep this run's parse for the next."""
     cmd = [
         *args,
         "--project-dir",
@@ -382,14 +277,50 @@ def _invoke(ws: Workspace, args: list[str], vars: dict | None = None):
         "--no-send-anonymous-usage-stats",
         "--no-use-colors",
     ]
-    result = _dbt_runner().invoke(flags + cmd)
+    runner = _dbt_runner()
+    saved = ws.project / "target" / PARTIAL_PARSE
+    cached, writable = _parse_cache(vars)
+    if not saved.exists() and cached.exists():
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cached, saved)
+    try:
+        here: str | None = os.getcwd()
+    except OSError:  # the folder this process was in is gone
+        here = None
+    os.chdir(ws.root)
+    try:
+        result = runner.invoke(flags + cmd)
+    finally:
+        if here is not None:
+            os.chdir(here)
+        _close_duckdb()
     if result.exception is not None or result.result is None:
         raise TPMLabError(
             f"dbt could not run `dbt {' '.join(args)}` ({result.exception}).",
             "Read the line above: a YAML mistake (indentation, a missing '-') or a test name "
             "dbt does not know is the usual cause. Fix it and run the cell again.",
         )
+    if writable and not cached.exists() and saved.exists():
+        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            shutil.copyfile(saved, tmp)
+            os.replace(tmp, cached)
+        except OSError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
     return result.result
+
+
+def cache_parse() -> Path | None:
+    """Parse the course's project once and keep the parse in Orbit's cache folder (see
+    :func:`_invoke`): the grader calls it before a batch, in a process of its own, since the
+    grading sandbox cannot write that folder. Returns the saved file (None if not writable)."""
+    cached, writable = _parse_cache(None)
+    if not cached.exists() and writable:
+        with workspace(tables=False) as ws:
+            _invoke(ws, ["parse"])
+    return cached if cached.exists() else None
 
 
 def _node_row(r) -> dict:

@@ -51,8 +51,9 @@ def kernel_manager_class():
 
 def prepare_data(source: Path) -> list[Path]:
     """Build, outside the sandbox, the re-seeded copies of Orbit that ``source``'s hidden tests
-    open (``reseeded_engine(2031)``, ``capstone_engine(2026)``): inside, the datasets folder is
-    read-only."""
+    open (``reseeded_engine(2031)``, ``capstone_engine(2026)``), and for ``pipelines.run_tests_on``
+    the DuckDB warehouses it copies them into and dbt's parse of the project: inside, the
+    datasets folder is read-only. Returns the files built or found."""
     from tpmlab import data
 
     built = []
@@ -75,6 +76,25 @@ def prepare_data(source: Path) -> list[Path]:
     }
     for seed in sorted(seeds):
         built.append(capstone.db_path(seed))
+    # the data-pipelines checks copy each dataset into a DuckDB warehouse for dbt: the copies
+    # are kept in Orbit's cache folder, which the sandbox can read but not write
+    if any("run_tests_on(" in nb.read_text() for nb in sorted(Path(source).glob("*.ipynb"))):
+        from tpmlab import paths
+        from tpmlab.pipelines.warehouses import cache_warehouses
+
+        sources = [paths.default_db_path()]
+        sources += [data.reseeded_path(seed, scale) for seed, scale in sorted(wanted)]
+        built += cache_warehouses(sources)
+        # and dbt's parse of the course's project, which each check's run starts from; in a
+        # process of its own, so that the grader does not keep dbt imported
+        import subprocess
+
+        code = "from tpmlab.pipelines import dbt; print(dbt.cache_parse() or '')"
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=600
+        )
+        if done.returncode == 0 and done.stdout.strip():
+            built.append(Path(done.stdout.strip().splitlines()[-1]))
     return built
 
 
