@@ -193,6 +193,7 @@ def split_per_submission(tmp: Path, assignment: str, count: int = 4) -> dict:
 
         setattr(NotebookClient, name, wrapper)
 
+    worker._share_gradebook_engine()  # as the worker's main() does
     timed("start_new_kernel", "kernel")
     timed("start_new_kernel_client", "kernel")
     timed("execute_cell", "cells")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 from tpmlab.grading.bytecode import compile_kernel_packages, package_paths, stack_packages
 
@@ -151,3 +153,34 @@ def test_opening_a_reseeded_copy_does_not_import_the_generator(orbit_db):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_worker_keeps_one_gradebook_engine_and_each_job_writes_its_own_file(
+    tmp_path, monkeypatch
+):
+    """The worker's shared engine: statements compiled for one student's gradebook serve the
+    next, and each job's writes land in its own file, not the previous student's."""
+    import nbgrader.api as api
+    from sqlalchemy import text
+
+    from tpmlab.grading import worker
+
+    # nbgrader stamps a new gradebook by running `alembic`, installed beside this interpreter
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(api, "create_engine", api.create_engine)  # undone after the test
+    monkeypatch.setattr(worker, "_GRADEBOOK", {})
+    worker._share_gradebook_engine()
+    compiled, engines = [], set()
+    for student in ("ada", "bo"):
+        url = f"sqlite:///{tmp_path / student}.db"
+        with api.Gradebook(url) as gb:
+            gb.update_or_create_student(student)
+            engines.add(id(gb.engine))
+            assert gb.db.execute(text("PRAGMA synchronous")).scalar() == 0
+        with api.Gradebook(url) as gb:
+            assert [s.id for s in gb.students] == [student]
+            compiled.append(len(gb.engine._compiled_cache))
+    assert len(engines) == 1
+    assert compiled[0] > 0 and compiled[1] == compiled[0]  # nothing compiled again for "bo"
+    other = api.create_engine("sqlite://")
+    assert id(other) not in engines

@@ -35,6 +35,55 @@ from pathlib import Path
 #: :mod:`tpmlab.grading.sandbox.ahead`); each student's kernel starts when its notebook runs.
 AHEAD_ENV = "TPMLAB_GRADE_AHEAD"
 
+#: The SQLite file the worker's one gradebook engine opens: the current job's private gradebook.
+_GRADEBOOK: dict[str, str] = {}
+
+
+def _share_gradebook_engine() -> None:
+    """Give nbgrader's ``Gradebook`` one SQLAlchemy engine for the whole worker.
+
+    nbgrader opens the gradebook about nine times per student, each time with a new engine, and
+    a new engine starts with an empty compiled-statement cache: every query of every student was
+    compiled again (a fifth of a warm-up submission's time). The shared engine opens the current
+    job's file (the ``sqlite:///`` URL nbgrader is given) on each connection and keeps no
+    connection between uses (``NullPool``), so nothing of one student's gradebook outlives its
+    job; only the compiled statements are kept. Any other URL gets an engine of its own, as
+    nbgrader would make it. A process that opens two gradebooks at once must not call this:
+    only the worker's :func:`main` (one job at a time) does."""
+    import sqlite3
+
+    import nbgrader.api
+    from sqlalchemy.pool import NullPool
+
+    if "engine" in _GRADEBOOK:
+        return
+    original = nbgrader.api.create_engine
+    prefix = "sqlite:///"
+
+    def connect():
+        connection = sqlite3.connect(_GRADEBOOK["path"])
+        # a private gradebook is scratch, read by the coordinator once the job has ended: no
+        # write waits for the disk (only the machine going down mid-job could lose one, and then
+        # the student has no marker and is graded again on the next run)
+        connection.execute("PRAGMA synchronous = OFF")
+        return connection
+
+    engine = original(
+        "sqlite://",
+        creator=connect,
+        poolclass=NullPool,
+        future=True,
+    )
+
+    def create_engine(url, *args, **kwargs):
+        if args or not isinstance(url, str) or not url.startswith(prefix):
+            return original(url, *args, **kwargs)
+        _GRADEBOOK["path"] = url[len(prefix) :]
+        return engine
+
+    nbgrader.api.create_engine = create_engine
+    _GRADEBOOK["engine"] = "shared"
+
 
 def _grade(job: dict) -> dict:
     from nbgrader.converters import Autograde
@@ -115,6 +164,7 @@ def main() -> int:
     results = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    _share_gradebook_engine()
     for line in sys.stdin:
         if not line.strip():
             continue
