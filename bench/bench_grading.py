@@ -193,34 +193,36 @@ def split_per_submission(tmp: Path, assignment: str, count: int = 4) -> dict:
 
         setattr(NotebookClient, name, wrapper)
 
-    worker._share_gradebook_engine()  # as the worker's main() does
     timed("start_new_kernel", "kernel")
     timed("start_new_kernel_client", "kernel")
     timed("execute_cell", "cells")
     rows = []
     try:
         os.chdir(course.root)
-        for student in students:
-            private_db = work / f"{student}.db"
-            shutil.copy(snapshot, private_db)
-            timing.clear()
-            started = time.perf_counter()
-            answer = worker._grade(
-                {
-                    "course_root": str(course.root),
-                    "assignment": assignment,
-                    "student": student,
-                    "private_db": str(private_db),
-                    "out_root": str(work / f"out-{student}"),
-                    "cell_timeout": 60,
-                    "sandbox": True,
-                    "source_dir": str(course.source_dir(assignment)),
-                    "limits": {"cpu": 300},
-                }
-            )
-            total = time.perf_counter() - started
-            if answer["ok"]:
-                rows.append({"total": total, **timing})
+        # as the worker's main() does; undone after the loop: this process goes on to run the
+        # coordinator, which opens two gradebooks at once
+        with worker.shared_gradebook_engine():
+            for student in students:
+                private_db = work / f"{student}.db"
+                shutil.copy(snapshot, private_db)
+                timing.clear()
+                started = time.perf_counter()
+                answer = worker._grade(
+                    {
+                        "course_root": str(course.root),
+                        "assignment": assignment,
+                        "student": student,
+                        "private_db": str(private_db),
+                        "out_root": str(work / f"out-{student}"),
+                        "cell_timeout": 60,
+                        "sandbox": True,
+                        "source_dir": str(course.source_dir(assignment)),
+                        "limits": {"cpu": 300},
+                    }
+                )
+                total = time.perf_counter() - started
+                if answer["ok"]:
+                    rows.append({"total": total, **timing})
     finally:
         from tpmlab.grading.sandbox import ahead
 

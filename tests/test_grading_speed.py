@@ -159,7 +159,9 @@ def test_a_worker_keeps_one_gradebook_engine_and_each_job_writes_its_own_file(
     tmp_path, monkeypatch
 ):
     """The worker's shared engine: statements compiled for one student's gradebook serve the
-    next, and each job's writes land in its own file, not the previous student's."""
+    next, each job's writes land in its own file, not the previous student's, and nbgrader's own
+    engines are back once the worker's block ends (the coordinator opens two gradebooks at once:
+    a benchmark that graded in its own process first gave wrong scores when it did not undo it)."""
     import nbgrader.api as api
     from sqlalchemy import text
 
@@ -167,20 +169,25 @@ def test_a_worker_keeps_one_gradebook_engine_and_each_job_writes_its_own_file(
 
     # nbgrader stamps a new gradebook by running `alembic`, installed beside this interpreter
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr(api, "create_engine", api.create_engine)  # undone after the test
-    monkeypatch.setattr(worker, "_GRADEBOOK", {})
-    worker._share_gradebook_engine()
+    original = api.create_engine
     compiled, engines = [], set()
-    for student in ("ada", "bo"):
-        url = f"sqlite:///{tmp_path / student}.db"
-        with api.Gradebook(url) as gb:
-            gb.update_or_create_student(student)
-            engines.add(id(gb.engine))
-            assert gb.db.execute(text("PRAGMA synchronous")).scalar() == 0
-        with api.Gradebook(url) as gb:
-            assert [s.id for s in gb.students] == [student]
-            compiled.append(len(gb.engine._compiled_cache))
+    with worker.shared_gradebook_engine():
+        for student in ("ada", "bo"):
+            url = f"sqlite:///{tmp_path / student}.db"
+            with api.Gradebook(url) as gb:
+                gb.update_or_create_student(student)
+                engines.add(id(gb.engine))
+                assert gb.db.execute(text("PRAGMA synchronous")).scalar() == 0
+            with api.Gradebook(url) as gb:
+                assert [s.id for s in gb.students] == [student]
+                compiled.append(len(gb.engine._compiled_cache))
+        other = api.create_engine("sqlite://")
+        assert id(other) not in engines
     assert len(engines) == 1
     assert compiled[0] > 0 and compiled[1] == compiled[0]  # nothing compiled again for "bo"
-    other = api.create_engine("sqlite://")
-    assert id(other) not in engines
+    assert api.create_engine is original
+    # after the block two gradebooks open at once each keep their own file
+    ada, bo = (f"sqlite:///{tmp_path / name}.db" for name in ("ada", "bo"))
+    with api.Gradebook(ada) as first, api.Gradebook(bo) as second:
+        assert [s.id for s in first.students] == ["ada"]
+        assert [s.id for s in second.students] == ["bo"]

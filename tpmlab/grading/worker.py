@@ -21,6 +21,7 @@ the job says ``"more": false`` (no student is left to start).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -35,54 +36,51 @@ from pathlib import Path
 #: :mod:`tpmlab.grading.sandbox.ahead`); each student's kernel starts when its notebook runs.
 AHEAD_ENV = "TPMLAB_GRADE_AHEAD"
 
-#: The SQLite file the worker's one gradebook engine opens: the current job's private gradebook.
-_GRADEBOOK: dict[str, str] = {}
 
-
-def _share_gradebook_engine() -> None:
-    """Give nbgrader's ``Gradebook`` one SQLAlchemy engine for the whole worker.
+@contextlib.contextmanager
+def shared_gradebook_engine():
+    """While open, nbgrader's ``Gradebook`` gets one SQLAlchemy engine for all the jobs.
 
     nbgrader opens the gradebook about nine times per student, each time with a new engine, and
     a new engine starts with an empty compiled-statement cache: every query of every student was
     compiled again (a fifth of a warm-up submission's time). The shared engine opens the current
-    job's file (the ``sqlite:///`` URL nbgrader is given) on each connection and keeps no
+    job's file (the ``sqlite:///`` URL nbgrader was last given) on each connection and keeps no
     connection between uses (``NullPool``), so nothing of one student's gradebook outlives its
     job; only the compiled statements are kept. Any other URL gets an engine of its own, as
-    nbgrader would make it. A process that opens two gradebooks at once must not call this:
-    only the worker's :func:`main` (one job at a time) does."""
+    nbgrader would make it. Only for a process that opens one gradebook file at a time, as the
+    worker's :func:`main` does (the coordinator opens two at once); nbgrader's own
+    ``create_engine`` is back when the block ends."""
     import sqlite3
 
     import nbgrader.api
     from sqlalchemy.pool import NullPool
 
-    if "engine" in _GRADEBOOK:
-        return
     original = nbgrader.api.create_engine
     prefix = "sqlite:///"
+    current: dict[str, str] = {}
 
     def connect():
-        connection = sqlite3.connect(_GRADEBOOK["path"])
+        connection = sqlite3.connect(current["path"])
         # a private gradebook is scratch, read by the coordinator once the job has ended: no
         # write waits for the disk (only the machine going down mid-job could lose one, and then
         # the student has no marker and is graded again on the next run)
         connection.execute("PRAGMA synchronous = OFF")
         return connection
 
-    engine = original(
-        "sqlite://",
-        creator=connect,
-        poolclass=NullPool,
-        future=True,
-    )
+    engine = original("sqlite://", creator=connect, poolclass=NullPool, future=True)
 
     def create_engine(url, *args, **kwargs):
         if args or not isinstance(url, str) or not url.startswith(prefix):
             return original(url, *args, **kwargs)
-        _GRADEBOOK["path"] = url[len(prefix) :]
+        current["path"] = url[len(prefix) :]
         return engine
 
     nbgrader.api.create_engine = create_engine
-    _GRADEBOOK["engine"] = "shared"
+    try:
+        yield engine
+    finally:
+        nbgrader.api.create_engine = original
+        engine.dispose()
 
 
 def _grade(job: dict) -> dict:
@@ -164,16 +162,16 @@ def main() -> int:
     results = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    _share_gradebook_engine()
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        job = json.loads(line)
-        try:
-            answer = _grade(job)
-        except BaseException:
-            answer = {"student": job.get("student"), "ok": False, "log": traceback.format_exc()}
-        results.write(json.dumps(answer) + "\n")
+    with shared_gradebook_engine():
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            job = json.loads(line)
+            try:
+                answer = _grade(job)
+            except BaseException:
+                answer = {"student": job.get("student"), "ok": False, "log": traceback.format_exc()}
+            results.write(json.dumps(answer) + "\n")
     if "tpmlab.grading.sandbox.ahead" in sys.modules:
         sys.modules["tpmlab.grading.sandbox.ahead"].close_all()
     return 0
