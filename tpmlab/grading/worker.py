@@ -43,13 +43,14 @@ def shared_gradebook_engine():
 
     nbgrader opens the gradebook about nine times per student, each time with a new engine, and
     a new engine starts with an empty compiled-statement cache: every query of every student was
-    compiled again (a fifth of a warm-up submission's time). The shared engine opens the current
-    job's file (the ``sqlite:///`` URL nbgrader was last given) on each connection and keeps no
-    connection between uses (``NullPool``), so nothing of one student's gradebook outlives its
-    job; only the compiled statements are kept. Any other URL gets an engine of its own, as
-    nbgrader would make it. Only for a process that opens one gradebook file at a time, as the
-    worker's :func:`main` does (the coordinator opens two at once); nbgrader's own
-    ``create_engine`` is back when the block ends."""
+    compiled again (in a profile of warm-up submissions SQLAlchemy took a fifth of the time, half
+    of that compiling; with the shared engine, 0.235 -> 0.132 s per submission). The shared
+    engine opens the current job's file (the ``sqlite:///`` URL nbgrader was last given) on each
+    connection and keeps no connection between uses (``NullPool``), so nothing of one student's
+    gradebook outlives its job; only the compiled statements are kept. Any other URL gets an
+    engine of its own, as nbgrader would make it. Only for a process that opens one gradebook
+    file at a time, as the worker's :func:`main` does (the coordinator opens two at once);
+    nbgrader's own ``create_engine`` is back when the block ends."""
     import sqlite3
 
     import nbgrader.api
